@@ -1,0 +1,61 @@
+"""The one protocol every generation backend implements.
+
+    backend.generate(chats, params) -> list[list[Completion]]
+
+`chats` is a batch of chat conversations (lists of `{"role", "content"}`
+messages); the result holds, for each chat in input order, `params.n`
+completions of the assistant's next turn. Backends know nothing of SPaR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Protocol, Sequence, runtime_checkable
+
+Chat = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    n: int = 1
+    """Samples per chat."""
+    temperature: float = 0.0
+    """0 means greedy decoding."""
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    stop: tuple[str, ...] = ()
+    """Stop strings; the text is cut right before the first one."""
+    seed: int | None = 0
+    """Fixed seed for reproducible sampling; None draws a fresh one."""
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"SamplingParams.n={self.n}: need at least 1 sample per chat")
+        if self.temperature < 0:
+            raise ValueError(f"SamplingParams.temperature={self.temperature}: must be >= 0 (0 = greedy)")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"SamplingParams.top_p={self.top_p}: must be in (0, 1]")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"SamplingParams.max_new_tokens={self.max_new_tokens}: must be >= 1")
+        if isinstance(self.stop, str) or not isinstance(self.stop, tuple):
+            object.__setattr__(self, "stop", tuple([self.stop] if isinstance(self.stop, str) else self.stop))
+
+    def with_(self, **changes) -> "SamplingParams":
+        return replace(self, **changes)
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str = "stop"
+    """"stop" (end of turn or a stop string) or "length" (hit max_new_tokens)."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str
+    """The model this backend generates with (for records and logs)."""
+
+    def generate(self, chats: Sequence[Chat], params: SamplingParams) -> list[list[Completion]]: ...

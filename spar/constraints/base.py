@@ -1,0 +1,98 @@
+"""What a verifiable constraint is, and the registry that holds them all.
+
+A constraint kind is identified by an id such as `punctuation:no_comma`
+(IFEval's 25 ids keep IFEval's names) and knows four things:
+
+* `describe(kwargs)`  -> the instruction text that asks for it;
+* `check(response, kwargs)` -> True when the response satisfies it;
+* `explain(response, kwargs)` -> why it fails (None when it passes): this
+  becomes the refiner's feedback;
+* `sample_kwargs(rng)` -> valid kwargs, for instruction synthesis.
+
+`taxonomy` places the kind in SPaR's taxonomy as "Class/kind", e.g.
+"Format/punctuation" or "Content/keyword".
+
+Ids with the prefix `soft:` are not in the registry: they name constraints
+only an LLM can judge (style, sentiment, situation).
+"""
+
+from __future__ import annotations
+
+import difflib
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+SOFT_PREFIX = "soft:"
+
+REGISTRY: dict[str, "Constraint"] = {}
+
+
+class Constraint:
+    id: str = ""
+    taxonomy: str = ""  # "Format/length", "Content/keyword", "General/language", ...
+
+    def describe(self, kwargs: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def check(self, response: str, kwargs: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def explain(self, response: str, kwargs: dict[str, Any]) -> str | None:
+        """A short reason why `response` fails, or None when it passes."""
+        raise NotImplementedError
+
+    def sample_kwargs(self, rng: random.Random) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def register(cls: type[Constraint]) -> type[Constraint]:
+    """Class decorator: add one instance of `cls` to the registry under `cls.id`."""
+    if cls.id in REGISTRY:
+        raise ValueError(f"constraint id {cls.id!r} registered twice")
+    REGISTRY[cls.id] = cls()
+    return cls
+
+
+def get(constraint_id: str) -> Constraint:
+    """The constraint with this id; an unknown id names the nearest ones."""
+    _load_all()
+    try:
+        return REGISTRY[constraint_id]
+    except KeyError:
+        near = difflib.get_close_matches(constraint_id, REGISTRY, n=3)
+        hint = f"; did you mean {', '.join(near)}?" if near else f"; known ids: {', '.join(sorted(REGISTRY))}"
+        raise KeyError(f"unknown constraint id {constraint_id!r}{hint}") from None
+
+
+def is_soft(constraint_id: str) -> bool:
+    return constraint_id.startswith(SOFT_PREFIX)
+
+
+@dataclass
+class VerifierResult:
+    passed: bool
+    failed: list[str] = field(default_factory=list)
+    feedback: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "failed": list(self.failed), "feedback": self.feedback}
+
+
+def verify(response: str, constraints: list[dict[str, Any]]) -> VerifierResult:
+    """Check every verifiable (non-soft) constraint; feedback lists each failure."""
+    failed, reasons = [], []
+    for c in constraints:
+        if is_soft(c["id"]):
+            continue
+        kwargs = c.get("kwargs") or {}
+        constraint = get(c["id"])
+        if not constraint.check(response, kwargs):
+            failed.append(c["id"])
+            reasons.append(f"- {constraint.explain(response, kwargs) or constraint.describe(kwargs)}")
+    return VerifierResult(passed=not failed, failed=failed, feedback="\n".join(reasons))
+
+
+def _load_all() -> None:
+    # The kinds live in sibling modules that register themselves on import.
+    import spar.constraints  # noqa: F401
