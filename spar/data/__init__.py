@@ -1,0 +1,1 @@
+"""Instructions: synthesis from the constraint taxonomy, LLM evolution, benchmark loaders."""

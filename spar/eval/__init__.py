@@ -1,0 +1,1 @@
+"""Evaluation: IFEval (ifeval.py), the refiner as judge (judgment.py)."""

@@ -1,0 +1,1 @@
+"""Tree-search refinement: tree records (tree.py), BFS (bfs.py), DFS (dfs.py), the batched engine (engine.py)."""
