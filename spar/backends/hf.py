@@ -1,0 +1,133 @@
+"""The transformers backend: batched generation on CPU or GPU.
+
+    backend = HFBackend("smollm2-135m-instruct", batch_size=16)
+    backend.generate(chats, SamplingParams(n=5, temperature=0.9, top_p=0.9, seed=1))
+
+How a call runs: chats are rendered with the model's chat template, sorted
+by prompt length (so a batch holds similar lengths and wastes little on
+padding), cut into batches of at most `batch_size` sequences (a chat with
+n samples takes n rows, generated together by `num_return_sequences`), left
+padded, and generated; results return in input order. Stop strings end a
+row inside `generate` and are cut exactly from the text. On out-of-memory
+the batch size is halved and the batch retried.
+
+Reproducibility: each batch seeds torch's generator from `params.seed` and
+the batch's position, so the same call with the same seed, batch size and
+inputs gives the same text. Torch does not promise bit-identical sampling
+across different batch compositions, devices or thread counts (padding and
+matmul blocking change floating-point rounding), so the same chat may get a
+different sample inside a different batch. Greedy decoding (temperature 0)
+is stable across batches up to such rounding ties.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from spar.backends.base import Chat, Completion, SamplingParams
+
+
+class HFBackend:
+    def __init__(self, model: str, device: str | None = None, batch_size: int = 16, dtype: str | None = None):
+        import torch
+
+        from spar.models import load_model
+
+        self.name = model
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model, self.tokenizer = load_model(model, self.device, dtype)
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size}: must be >= 1")
+        self.batch_size = batch_size
+
+    def render(self, chat: Chat) -> str:
+        return self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+
+    def generate(self, chats: Sequence[Chat], params: SamplingParams) -> list[list[Completion]]:
+        prompts = [self.tokenizer(self.render(c), add_special_tokens=False)["input_ids"] for c in chats]
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
+        results: list[list[Completion] | None] = [None] * len(prompts)
+        start, batch_index = 0, 0
+        while start < len(order):
+            per_batch = max(1, self.batch_size // params.n)
+            chunk = order[start : start + per_batch]
+            try:
+                outs = self._generate_batch([prompts[i] for i in chunk], params, batch_index)
+            except RuntimeError as e:  # torch.OutOfMemoryError is a RuntimeError
+                if "out of memory" not in str(e).lower() or per_batch == 1 and params.n == 1:
+                    raise
+                self.batch_size = max(1, self.batch_size // 2)
+                _empty_cache()
+                continue
+            for i, out in zip(chunk, outs):
+                results[i] = out
+            start += len(chunk)
+            batch_index += 1
+        return results  # type: ignore[return-value]
+
+    def _generate_batch(self, prompts: list[list[int]], params: SamplingParams, batch_index: int) -> list[list[Completion]]:
+        import torch
+
+        tok = self.tokenizer
+        width = max(len(p) for p in prompts)
+        pad = tok.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self.device)
+        attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
+        sample = params.temperature > 0
+        kwargs = dict(
+            max_new_tokens=params.max_new_tokens,
+            num_return_sequences=params.n,
+            do_sample=sample,
+            pad_token_id=pad,
+            eos_token_id=_eos_ids(self.model, tok),
+        )
+        if sample:
+            kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if params.stop:
+            kwargs.update(stop_strings=list(params.stop), tokenizer=tok)
+        if params.seed is not None:
+            torch.manual_seed(params.seed * 1_000_003 + batch_index)
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
+        new = out[:, width:].tolist()
+        eos = set(kwargs["eos_token_id"])
+        results = []
+        for row, prompt in enumerate(prompts):
+            completions = []
+            for seq in new[row * params.n : (row + 1) * params.n]:
+                completions.append(self._completion(seq, len(prompt), eos, params))
+            results.append(completions)
+        return results
+
+    def _completion(self, seq: list[int], prompt_len: int, eos: set[int], params: SamplingParams) -> Completion:
+        ended = False
+        for j, t in enumerate(seq):
+            if t in eos:
+                seq, ended = seq[:j], True
+                break
+        else:
+            while seq and seq[-1] == self.tokenizer.pad_token_id:  # a row that stopped on a stop string
+                seq = seq[:-1]
+        text = self.tokenizer.decode(seq, skip_special_tokens=True)
+        cut = min((text.find(s) for s in params.stop if s in text), default=-1)
+        if cut >= 0:
+            text, ended = text[:cut], True
+        finish = "stop" if ended or len(seq) < params.max_new_tokens else "length"
+        return Completion(text=text, prompt_tokens=prompt_len, completion_tokens=len(seq), finish_reason=finish)
+
+
+def _eos_ids(model, tokenizer) -> list[int]:
+    ids = model.generation_config.eos_token_id
+    ids = list(ids) if isinstance(ids, (list, tuple)) else [ids] if ids is not None else []
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
+        ids.append(tokenizer.eos_token_id)
+    return ids
+
+
+def _empty_cache() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -1,0 +1,126 @@
+"""`spar generate`: answer instructions or chats with any backend.
+
+    spar generate --model smollm2-135m-instruct --in builtin:demo --out runs/demo/responses.jsonl
+    spar generate --model tiny-random --in chats.jsonl --out out.jsonl --n 4 --temperature 0.9
+
+Input lines are Instruction records (`{"id", "prompt", ...}`) or chats
+(`{"id", "messages": [...]}`); the whole file is validated before any
+generation. Output lines are Response records, appended batch by batch, so
+a crash loses at most the batch in flight; a rerun skips ids already there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from spar.backends import BACKENDS, SamplingParams
+from spar.records import JsonlAppender, RecordError, Response, iter_jsonl
+
+# A handful of instructions for the first run; several carry checkable constraints.
+DEMO = [
+    ("demo-1", "Write a haiku about autumn leaves. Do not use any commas."),
+    ("demo-2", "Explain what a binary search does in exactly three sentences."),
+    ("demo-3", "List four fruits that are rich in vitamin C, as a markdown bullet list."),
+    ("demo-4", "Write a two-line thank-you note to a teacher, entirely in lowercase letters."),
+    ("demo-5", "Give one tip for staying focused while studying. Answer in fewer than 30 words."),
+    ("demo-6", "Describe the color blue to someone who cannot see, and end with the phrase 'That is blue.'"),
+    ("demo-7", "Write a short product slogan for a reusable water bottle in ALL CAPITAL LETTERS."),
+    ("demo-8", "What is the capital of France? Wrap your whole answer in double quotation marks."),
+]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="smollm2-135m-instruct", help="model name, local path or hub id")
+    p.add_argument("--backend", default="hf", choices=[b for b in BACKENDS if b != "scripted"])
+    p.add_argument("--in", dest="inp", required=True, help="JSONL of instructions or chats, or builtin:demo")
+    p.add_argument("--out", required=True, help="JSONL of Response records (appended; a rerun resumes)")
+    p.add_argument("--n", type=int, default=1, help="samples per input")
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--max-new-tokens", type=int, default=192)
+    p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=16, help="sequences per backend call")
+    p.add_argument("--base-url", action="append", default=None, help="openai backend: server URL (repeatable)")
+
+
+def load_inputs(source: str) -> list[tuple[str, list[dict]]]:
+    """(id, chat) pairs from builtin:demo or a JSONL file; errors name file:line."""
+    if source == "builtin:demo":
+        return [(i, [{"role": "user", "content": p}]) for i, p in DEMO]
+    if source.startswith("builtin:"):
+        raise ValueError(f"unknown built-in input {source!r}; the built-in set is builtin:demo")
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"--in {source}: no such file")
+    items, seen = [], set()
+    for lineno, obj in enumerate(iter_jsonl(path), start=1):
+        where = f"{path}:{lineno}"
+        if not isinstance(obj, dict) or "id" not in obj:
+            raise RecordError(f"{where}: each line needs an \"id\" and a \"prompt\" or \"messages\"")
+        key = str(obj["id"])
+        if key in seen:
+            raise RecordError(f"{where}: duplicate id {key!r}; ids must be unique so a rerun can resume")
+        seen.add(key)
+        if isinstance(obj.get("messages"), list) and all(
+            isinstance(m, dict) and isinstance(m.get("content"), str) and m.get("role") for m in obj["messages"]
+        ):
+            chat = obj["messages"]
+        elif isinstance(obj.get("prompt"), str):
+            chat = [{"role": "user", "content": obj["prompt"]}]
+        else:
+            raise RecordError(
+                f"{where}: id {key!r} has neither a string \"prompt\" nor \"messages\" "
+                "as a list of {\"role\", \"content\"} objects"
+            )
+        items.append((key, chat))
+    return items
+
+
+def generate_responses(backend, items, params: SamplingParams, out: Path, batch_size: int, progress=None) -> int:
+    """Generate `params.n` answers per (id, chat) and append them to `out`; returns responses written."""
+    written = 0
+    per_call = max(1, batch_size // params.n)
+    with JsonlAppender(out) as w:
+        for start in range(0, len(items), per_call):
+            batch = items[start : start + per_call]
+            outs = backend.generate([chat for _, chat in batch], params)
+            for (key, _), completions in zip(batch, outs):
+                for index, c in enumerate(completions):
+                    w.write(Response(instruction_id=key, index=index, text=c.text, model=backend.name))
+                    written += 1
+            if progress is not None:
+                progress.update(len(batch))
+    return written
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from spar.backends import make_backend
+
+    items = load_inputs(args.inp)
+    params = SamplingParams(
+        n=args.n, temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
+        stop=tuple(args.stop), seed=args.seed,
+    )
+    out = Path(args.out)
+    done = {r["instruction_id"] for r in iter_jsonl(out)} if out.exists() else set()
+    todo = [(k, c) for k, c in items if k not in done]
+    if not todo:
+        print(f"all {len(items)} inputs already answered in {out}; nothing to do")
+        return 0
+    options = {"batch_size": args.batch_size} if args.backend == "hf" else {}
+    if args.backend == "openai" and args.base_url:
+        options["base_urls"] = args.base_url
+    backend = make_backend(args.backend, args.model, **options)
+    with tqdm(total=len(todo), desc="generate", unit="input", file=sys.stderr) as bar:
+        written = generate_responses(backend, todo, params, out, args.batch_size, bar)
+    print(f"wrote {written} responses for {len(todo)} inputs to {out}"
+          + (f" ({len(done)} inputs were already done)" if done else ""))
+    for r in list(iter_jsonl(out))[-min(3, written):]:
+        print(json.dumps({"id": r["instruction_id"], "text": r["text"][:200]}, ensure_ascii=False))
+    return 0
