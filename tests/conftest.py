@@ -19,3 +19,4 @@ def ifeval_sample() -> Path:
     if not path.exists():
         pytest.skip(f"{path} not found (it sits in ../shared/data beside the checkout)")
     return path
+

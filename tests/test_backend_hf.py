@@ -1,0 +1,99 @@
+"""The transformers backend on the tiny random model (and the embedded one, slow)."""
+
+import pytest
+
+from spar.backends import SamplingParams, make_backend
+from spar.models import load_model, model_dir
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return make_backend("hf", "tiny-random", batch_size=4)
+
+
+CHATS = [[{"role": "user", "content": "x" * i}] for i in (1, 7, 3, 12, 5)]
+
+
+def test_tiny_model_is_deterministic_and_shared(tiny):
+    """Two loads share one copy; the weights come from a fixed seed."""
+    again = make_backend("hf", "tiny-random")
+    assert again.model is tiny.model
+    assert (model_dir("tiny-random") / "model.safetensors").exists()
+
+
+def test_shapes_order_and_counts(tiny):
+    out = tiny.generate(CHATS, SamplingParams(n=3, temperature=1.0, max_new_tokens=8, seed=1))
+    assert [len(r) for r in out] == [3] * len(CHATS)
+    for chat, row in zip(CHATS, out):
+        rendered = tiny.tokenizer(tiny.render(chat), add_special_tokens=False)["input_ids"]
+        for c in row:
+            assert c.prompt_tokens == len(rendered)  # results are in input order, not length order
+            assert 0 <= c.completion_tokens <= 8
+
+
+def test_same_seed_same_samples_other_seed_differs(tiny):
+    p = SamplingParams(n=2, temperature=1.0, max_new_tokens=10, seed=7)
+    a = [[c.text for c in r] for r in tiny.generate(CHATS, p)]
+    b = [[c.text for c in r] for r in tiny.generate(CHATS, p)]
+    c = [[c.text for c in r] for r in tiny.generate(CHATS, p.with_(seed=8))]
+    assert a == b
+    assert a != c
+
+
+def test_greedy_equals_single_request_greedy(tiny):
+    """Batching (padding, sorting) does not change greedy answers."""
+    p = SamplingParams(max_new_tokens=10)
+    batched = [r[0].text for r in tiny.generate(CHATS, p)]
+    alone = [tiny.generate([chat], p)[0][0].text for chat in CHATS]
+    assert batched == alone
+
+
+def test_length_finish_reason(tiny):
+    out = tiny.generate(CHATS[:1], SamplingParams(max_new_tokens=5, temperature=1.0, seed=0))
+    c = out[0][0]
+    assert c.completion_tokens <= 5
+    if c.completion_tokens == 5:
+        assert c.finish_reason == "length"
+
+
+def test_stop_string_cuts_exactly(tiny):
+    """The text ends right before the first stop string, and the row counts as stopped."""
+    p = SamplingParams(n=4, temperature=1.0, max_new_tokens=40, seed=3)
+    free = [c.text for r in tiny.generate(CHATS, p) for c in r]
+    # choose a stop string that the unconstrained samples contain
+    stop = next(t[len(t) // 2] for t in free if len(t) > 4 and t[len(t) // 2].strip())
+    stopped = [c for r in tiny.generate(CHATS, p.with_(stop=(stop,))) for c in r]
+    assert all(stop not in c.text for c in stopped)
+    assert any(c.finish_reason == "stop" and c.completion_tokens < 40 for c in stopped)
+
+
+def test_oom_halves_batch_size(tiny, monkeypatch):
+    calls = []
+    real = tiny._generate_batch
+
+    def flaky(prompts, params, index):
+        calls.append(len(prompts))
+        if len(prompts) > 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate ...")
+        return real(prompts, params, index)
+
+    monkeypatch.setattr(tiny, "_generate_batch", flaky)
+    monkeypatch.setattr(tiny, "batch_size", 4)
+    out = tiny.generate(CHATS, SamplingParams(max_new_tokens=3))
+    assert len(out) == len(CHATS) and all(len(r) == 1 for r in out)
+    assert calls[0] == 4 and max(calls[1:]) <= 2
+    assert tiny.batch_size == 2
+
+
+def test_unknown_model_error_names_it():
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        model_dir(".")
+
+
+@pytest.mark.slow
+def test_embedded_model_generates():
+    backend = make_backend("hf", "smollm2-135m-instruct")
+    out = backend.generate([[{"role": "user", "content": "What is the capital of France?"}]], SamplingParams(max_new_tokens=20))
+    assert "Paris" in out[0][0].text
+    model, _ = load_model("smollm2-135m-instruct")
+    assert model.config.num_hidden_layers == 30
