@@ -31,6 +31,24 @@ REGISTRY: dict[str, "Constraint"] = {}
 class Constraint:
     id: str = ""
     taxonomy: str = ""  # "Format/length", "Content/keyword", "General/language", ...
+    params: dict[str, Any] = {}  # kwarg name -> type (or tuple of types / allowed values tuple)
+
+    def validate(self, kwargs: dict[str, Any] | None) -> dict[str, Any]:
+        """The kwargs without nulls; a missing or ill-typed one raises ValueError naming it."""
+        kwargs = {k: v for k, v in (kwargs or {}).items() if v is not None}  # the hub copy pads with null
+        for name, kind in self.params.items():
+            if name not in kwargs:
+                raise ValueError(f"constraint {self.id!r} needs kwarg {name!r} ({_kind_name(kind)}); got {sorted(kwargs)}")
+            value = kwargs[name]
+            if isinstance(kind, list):  # allowed values
+                if value not in kind:
+                    raise ValueError(f"constraint {self.id!r}: {name}={value!r} is not one of {kind}")
+            elif not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise ValueError(f"constraint {self.id!r}: {name}={value!r} should be {_kind_name(kind)}")
+        unknown = sorted(set(kwargs) - set(self.params))
+        if unknown:
+            raise ValueError(f"constraint {self.id!r} takes {sorted(self.params) or 'no kwargs'}; unknown {unknown}")
+        return kwargs
 
     def describe(self, kwargs: dict[str, Any]) -> str:
         raise NotImplementedError
@@ -42,8 +60,17 @@ class Constraint:
         """A short reason why `response` fails, or None when it passes."""
         raise NotImplementedError
 
-    def sample_kwargs(self, rng: random.Random) -> dict[str, Any]:
+    def sample_kwargs(self, rng: random.Random, prompt: str = "") -> dict[str, Any]:
+        """Valid kwargs drawn from `rng`; `prompt` is the task, for kinds that quote it."""
         raise NotImplementedError
+
+
+def _kind_name(kind: Any) -> str:
+    if isinstance(kind, list):
+        return f"one of {kind}"
+    if isinstance(kind, tuple):
+        return " or ".join(k.__name__ for k in kind)
+    return kind.__name__
 
 
 def register(cls: type[Constraint]) -> type[Constraint]:
@@ -85,12 +112,21 @@ def verify(response: str, constraints: list[dict[str, Any]]) -> VerifierResult:
     for c in constraints:
         if is_soft(c["id"]):
             continue
-        kwargs = c.get("kwargs") or {}
         constraint = get(c["id"])
+        kwargs = constraint.validate(c.get("kwargs"))
         if not constraint.check(response, kwargs):
             failed.append(c["id"])
             reasons.append(f"- {constraint.explain(response, kwargs) or constraint.describe(kwargs)}")
     return VerifierResult(passed=not failed, failed=failed, feedback="\n".join(reasons))
+
+
+def by_taxonomy() -> dict[str, list[str]]:
+    """Constraint ids grouped by taxonomy class ("Format/length" -> [ids])."""
+    _load_all()
+    groups: dict[str, list[str]] = {}
+    for cid, c in sorted(REGISTRY.items()):
+        groups.setdefault(c.taxonomy, []).append(cid)
+    return groups
 
 
 def _load_all() -> None:

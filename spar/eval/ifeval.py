@@ -1,0 +1,152 @@
+"""IFEval: strict and loose instruction following, scored as the official code does.
+
+    spar eval ifeval --model smollm2-135m-instruct --data ifeval.jsonl --limit 20
+    spar eval ifeval --data ifeval.jsonl --responses responses.jsonl   # score existing answers
+
+Strict: each instruction checks the response as it is. Loose: it passes if
+any of 8 variants passes - the response, without its first line, without
+its last line, without both, and each of those with every `*` removed.
+Reported: prompt-level accuracy (all instructions of a prompt followed) and
+instruction-level accuracy (pooled over all instructions), strict and
+loose, their average, and a per-instruction-id breakdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from spar.constraints import get
+from spar.data.ifeval import IFEvalRow, load_ifeval
+
+
+def loose_variants(response: str) -> list[str]:
+    lines = response.split("\n")
+    no_first = "\n".join(lines[1:]).strip()
+    no_last = "\n".join(lines[:-1]).strip()
+    no_both = "\n".join(lines[1:-1]).strip()
+    return [response, response.replace("*", ""), no_first, no_last, no_both,
+            no_first.replace("*", ""), no_last.replace("*", ""), no_both.replace("*", "")]
+
+
+def follows(row: IFEvalRow, response: str, loose: bool) -> list[bool]:
+    """Per instruction of `row`: is it followed by `response`?"""
+    candidates = loose_variants(response) if loose else [response]
+    out = []
+    for cid, kwargs in zip(row.instruction_id_list, row.kwargs):
+        constraint = get(cid)
+        out.append(any(r.strip() and constraint.check(r, kwargs) for r in candidates))
+    return out
+
+
+@dataclass
+class Score:
+    prompt_strict: float
+    inst_strict: float
+    prompt_loose: float
+    inst_loose: float
+    per_instruction: dict[str, dict[str, float]]
+    n_prompts: int
+
+    @property
+    def average(self) -> float:
+        return (self.prompt_strict + self.inst_strict + self.prompt_loose + self.inst_loose) / 4
+
+    def to_dict(self) -> dict:
+        return {"prompt_level_strict": self.prompt_strict, "inst_level_strict": self.inst_strict,
+                "prompt_level_loose": self.prompt_loose, "inst_level_loose": self.inst_loose,
+                "average": self.average, "n_prompts": self.n_prompts, "per_instruction": self.per_instruction}
+
+    def table(self) -> str:
+        lines = [f"IFEval on {self.n_prompts} prompts",
+                 f"  prompt-level strict  {100 * self.prompt_strict:6.2f}",
+                 f"  inst-level strict    {100 * self.inst_strict:6.2f}",
+                 f"  prompt-level loose   {100 * self.prompt_loose:6.2f}",
+                 f"  inst-level loose     {100 * self.inst_loose:6.2f}",
+                 f"  average              {100 * self.average:6.2f}",
+                 "  per instruction id (count, strict, loose):"]
+        for cid, d in sorted(self.per_instruction.items()):
+            lines.append(f"    {cid:48s} {int(d['count']):4d} {100 * d['strict']:6.1f} {100 * d['loose']:6.1f}")
+        return "\n".join(lines)
+
+
+def score(rows: list[IFEvalRow], responses: list[str]) -> Score:
+    per = defaultdict(lambda: {"count": 0, "strict": 0, "loose": 0})
+    totals = {"ps": 0, "is": 0, "pl": 0, "il": 0, "n_inst": 0}
+    for row, response in zip(rows, responses, strict=True):
+        strict, loose = follows(row, response, False), follows(row, response, True)
+        totals["ps"] += all(strict)
+        totals["pl"] += all(loose)
+        totals["is"] += sum(strict)
+        totals["il"] += sum(loose)
+        totals["n_inst"] += len(strict)
+        for cid, s, lo in zip(row.instruction_id_list, strict, loose):
+            per[cid]["count"] += 1
+            per[cid]["strict"] += s
+            per[cid]["loose"] += lo
+    n, m = max(1, len(rows)), max(1, totals["n_inst"])
+    per_rates = {cid: {"count": d["count"], "strict": d["strict"] / d["count"], "loose": d["loose"] / d["count"]}
+                 for cid, d in per.items()}
+    return Score(totals["ps"] / n, totals["is"] / m, totals["pl"] / n, totals["il"] / m, per_rates, len(rows))
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="smollm2-135m-instruct")
+    p.add_argument("--backend", default="hf", choices=["hf", "vllm", "openai"])
+    p.add_argument("--data", default="hf:google/IFEval", help="IFEval-format JSONL (or hf:google/IFEval with a network)")
+    p.add_argument("--limit", type=int, default=None, help="score only the first N prompts")
+    p.add_argument("--responses", default=None, help="score existing responses: JSONL with prompt and response")
+    p.add_argument("--out", default="runs/eval/ifeval", help="folder for metrics.json, table.txt, responses.jsonl")
+    p.add_argument("--max-new-tokens", type=int, default=1280, help="1280 as in the official setting")
+    p.add_argument("--batch-size", type=int, default=16)
+
+
+def run(args: argparse.Namespace) -> int:
+    all_rows = load_ifeval(args.data)
+    rows = all_rows[: args.limit] if args.limit else all_rows
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t = time.time()
+    if args.responses:
+        responses = responses_for(rows, args.responses, all_rows)
+    else:
+        from spar.backends import SamplingParams, make_backend
+
+        options = {"batch_size": args.batch_size} if args.backend == "hf" else {}
+        backend = make_backend(args.backend, args.model, **options)
+        chats = [[{"role": "user", "content": r.prompt}] for r in rows]
+        responses = [c[0].text for c in backend.generate(chats, SamplingParams(max_new_tokens=args.max_new_tokens))]
+    with open(out / "responses.jsonl", "w", encoding="utf-8") as f:
+        for row, resp in zip(rows, responses):
+            f.write(json.dumps({"key": row.key, "prompt": row.prompt, "response": resp}, ensure_ascii=False) + "\n")
+    result = score(rows, responses)
+    (out / "metrics.json").write_text(json.dumps(result.to_dict(), indent=2))
+    (out / "table.txt").write_text(result.table() + "\n")
+    print(result.table())
+    print(f"({time.time() - t:.0f}s; metrics, table and responses in {out})")
+    return 0
+
+
+def responses_for(rows: list[IFEvalRow], path: str, all_rows: list[IFEvalRow] | None = None) -> list[str]:
+    """Responses from a JSONL of {prompt, response}, matched to rows by prompt text."""
+    from spar.records import iter_jsonl
+
+    by_prompt: dict[str, str] = {}
+    for lineno, obj in enumerate(iter_jsonl(path), start=1):
+        if not isinstance(obj, dict) or not isinstance(obj.get("prompt"), str) or not isinstance(obj.get("response"), str):
+            raise ValueError(f"{path}:{lineno}: each line needs string fields \"prompt\" and \"response\"")
+        by_prompt[obj["prompt"]] = obj["response"]
+    known = {r.prompt for r in (all_rows or rows)}
+    unknown = [p for p in by_prompt if p not in known]
+    if unknown:
+        raise ValueError(f"{path}: {len(unknown)} prompt(s) are not in the IFEval data, e.g. {unknown[0][:80]!r}; "
+                         "score responses against the data they answer (--data)")
+    missing = [r for r in rows if r.prompt not in by_prompt]
+    if missing:
+        raise ValueError(f"{path}: no response for {len(missing)} prompt(s), e.g. key {missing[0].key}; "
+                         "use --limit or give responses for every prompt")
+    return [by_prompt[r.prompt] for r in rows]
