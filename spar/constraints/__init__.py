@@ -1,6 +1,6 @@
 """Verifiable constraints: IFEval's 25 kinds and more (see base.py)."""
 
 from spar.constraints.base import REGISTRY, SOFT_PREFIX, Constraint, VerifierResult, by_taxonomy, get, is_soft, register, verify
-from spar.constraints import ifeval  # noqa: F401  (registers IFEval's 25 kinds)
+from spar.constraints import extra, ifeval  # noqa: F401  (registering IFEval's 25 kinds and more)
 
 __all__ = ["REGISTRY", "SOFT_PREFIX", "Constraint", "VerifierResult", "by_taxonomy", "get", "is_soft", "register", "verify"]

@@ -292,11 +292,14 @@ class NumberPlaceholders(Constraint):
         return (f"The response must contain at least {kw['num_placeholders']} placeholders represented by square "
                 "brackets, such as [address].")
 
+    def _count(self, response):
+        return len(re.findall(r"\[.*?\]", response))
+
     def check(self, response, kw):
-        return len(re.findall(r"\[.*?\]", response)) >= kw["num_placeholders"]
+        return self._count(response) >= kw["num_placeholders"]
 
     def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"it has {len(re.findall(r'[[].*?[]]', response))} [placeholders]; it needs at least {kw['num_placeholders']}")
+        return _fails(self.check(response, kw), f"it has {self._count(response)} [placeholders]; it needs at least {kw['num_placeholders']}")
 
     def sample_kwargs(self, rng, prompt=""):
         return {"num_placeholders": rng.randint(1, 4)}
