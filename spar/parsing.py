@@ -62,3 +62,14 @@ def parse_refinement(text: str) -> Refinement | None:
     if not body:
         return None
     return Refinement(reasoning=text[:start].strip(), response=body)
+
+
+_PREFERENCE = re.compile(r"\b(?:better|answer|choice)\s*[:\-]?\s*(?:response\s*)?\b([AB])\b", re.IGNORECASE)
+
+
+def parse_preference(text: str) -> int | None:
+    """1 for "Better: A", 2 for "Better: B" (the last one wins), None when absent."""
+    if not isinstance(text, str):
+        return None
+    found = _PREFERENCE.findall(_EMPHASIS.sub("", text))
+    return {"A": 1, "B": 2}[found[-1].upper()] if found else None
