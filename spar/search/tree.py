@@ -1,0 +1,99 @@
+"""Refinement trees: nodes, values, and the settings of a search.
+
+A tree grows from one negative response (the root, with its judged
+critique). Each child is a refinement of its parent written by the refiner
+from the parent's critique, then judged with n votes: its value is
+yes / (yes + no). A refinement that cannot be parsed becomes a node with
+`failed` set and value 0; it is never expanded or chosen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from spar.records import Tree
+
+
+@dataclass
+class SearchConfig:
+    strategy: str = "bfs"
+    """bfs (the paper's default) or dfs."""
+    branch: int = 3
+    """Refinements written per expanded node."""
+    select: int = 2
+    """Best children kept for the next level (BFS) or visited in order (DFS)."""
+    max_depth: int = 3
+    gate: float = 0.5
+    """A node with value > gate is judged right and ends the search."""
+    max_refinements: int = 15
+    """Cap on refinements per tree."""
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_new_tokens: int = 384
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.strategy not in ("bfs", "dfs"):
+            raise ValueError(f"search.strategy={self.strategy!r}: choose bfs or dfs")
+        for name in ("branch", "select", "max_depth", "max_refinements"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"search.{name}={getattr(self, name)}: must be >= 1")
+        if not 0 <= self.gate < 1:
+            raise ValueError(f"search.gate={self.gate}: must be in [0, 1)")
+
+
+@dataclass
+class Node:
+    id: str
+    parent: str | None
+    depth: int
+    response: str
+    critique: str = ""
+    reasoning: str = ""
+    votes: list[dict[str, str]] = field(default_factory=list)
+    value: float | None = None
+    label: str = ""
+    failed: bool = False  # the refinement could not be parsed
+
+    @property
+    def score(self) -> float:
+        return -1.0 if self.failed else (self.value or 0.0)
+
+
+def ranked(nodes: list[Node]) -> list[Node]:
+    """Best first; ties keep generation order; unparsed refinements never rank."""
+    return sorted((n for n in nodes if not n.failed), key=lambda n: -n.score)
+
+
+@dataclass
+class Outcome:
+    success: bool
+    best: Node
+
+
+def to_record(instruction_id: str, nodes: list[Node], strategy: str, outcome: Outcome, judged: int) -> Tree:
+    refinements = len(nodes) - 1
+    return Tree(
+        instruction_id=instruction_id,
+        root=nodes[0].id,
+        nodes=[asdict(n) for n in nodes],
+        strategy=strategy,
+        success=outcome.success,
+        best=outcome.best.id,
+        calls={"refine": refinements, "judge": judged},
+    )
+
+
+def nodes_of(tree: Tree) -> dict[str, Node]:
+    return {n["id"]: Node(**n) for n in tree.nodes}
+
+
+def path_to(tree: Tree, node_id: str) -> list[dict[str, Any]]:
+    """Root-to-node chain of node dicts."""
+    by_id = {n["id"]: n for n in tree.nodes}
+    chain = []
+    while node_id is not None:
+        chain.append(by_id[node_id])
+        node_id = by_id[node_id]["parent"]
+    return chain[::-1]
