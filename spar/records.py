@@ -67,6 +67,18 @@ class Judgment:
 
 
 @dataclass
+class Negative:
+    """A response judged wrong, chosen as the root of a refinement tree."""
+
+    instruction_id: str
+    response_id: str
+    text: str
+    critique: str = ""
+    votes: list[dict[str, str]] = field(default_factory=list)
+    value: float | None = None
+
+
+@dataclass
 class Tree:
     """A refinement tree grown from one negative response (search/)."""
 

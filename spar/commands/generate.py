@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from spar.backends import BACKENDS, SamplingParams
-from spar.records import JsonlAppender, RecordError, Response, iter_jsonl
+from spar.records import Instruction, JsonlAppender, RecordError, Response, iter_jsonl
 
 # A handful of instructions for the first run; several carry checkable constraints.
 DEMO = [
@@ -45,12 +45,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=16, help="sequences per backend call")
     p.add_argument("--base-url", action="append", default=None, help="openai backend: server URL (repeatable)")
+    p.add_argument("--strategy", default=None, choices=["greedy", "best_of_n", "bfs", "dfs"],
+                   help="inference-time decoding with a judge (default: plain sampling with the flags above)")
+    p.add_argument("--budget", type=int, default=4, help="with --strategy: generated responses allowed per input")
+    p.add_argument("--judge", default="hybrid", choices=["llm", "verifier", "hybrid"], help="with --strategy")
+    p.add_argument("--refiner", default=None, help="with --strategy: refiner/judge model (default: --model)")
 
 
 def load_inputs(source: str) -> list[tuple[str, list[dict]]]:
     """(id, chat) pairs from builtin:demo or a JSONL file; errors name file:line."""
+    return [(key, chat) for key, chat, _ in _load(source)]
+
+
+def load_instructions(source: str) -> list[Instruction]:
+    """Inputs as Instruction records (a chat becomes its last user turn), constraints kept."""
+    return [Instruction(id=key, prompt=chat[-1]["content"], constraints=cons) for key, chat, cons in _load(source)]
+
+
+def _load(source: str) -> list[tuple[str, list[dict], list[dict]]]:
     if source == "builtin:demo":
-        return [(i, [{"role": "user", "content": p}]) for i, p in DEMO]
+        return [(i, [{"role": "user", "content": p}], []) for i, p in DEMO]
     if source.startswith("builtin:"):
         raise ValueError(f"unknown built-in input {source!r}; the built-in set is builtin:demo")
     path = Path(source)
@@ -76,7 +90,7 @@ def load_inputs(source: str) -> list[tuple[str, list[dict]]]:
                 f"{where}: id {key!r} has neither a string \"prompt\" nor \"messages\" "
                 "as a list of {\"role\", \"content\"} objects"
             )
-        items.append((key, chat))
+        items.append((key, chat, obj.get("constraints") or []))
     return items
 
 
@@ -102,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
 
     from spar.backends import make_backend
 
+    if args.strategy:
+        return run_strategy(args)
     items = load_inputs(args.inp)
     params = SamplingParams(
         n=args.n, temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
@@ -123,4 +139,31 @@ def run(args: argparse.Namespace) -> int:
           + (f" ({len(done)} inputs were already done)" if done else ""))
     for r in list(iter_jsonl(out))[-min(3, written):]:
         print(json.dumps({"id": r["instruction_id"], "text": r["text"][:200]}, ensure_ascii=False))
+    return 0
+
+
+def run_strategy(args: argparse.Namespace) -> int:
+    """--strategy: inference-time tree search (or best-of-N) with a judge; one answer per input."""
+    from spar.backends import make_backend
+    from spar.decoding import decode
+    from spar.judge import make_judge
+
+    instructions = load_instructions(args.inp)
+    out = Path(args.out)
+    done = {r["instruction_id"] for r in iter_jsonl(out)} if out.exists() else set()
+    todo = [i for i in instructions if i.id not in done]
+    if not todo:
+        print(f"all {len(instructions)} inputs already answered in {out}; nothing to do")
+        return 0
+    options = {"batch_size": args.batch_size} if args.backend == "hf" else {}
+    actor = make_backend(args.backend, args.model, **options)
+    refiner = make_backend(args.backend, args.refiner, **options) if args.refiner else actor
+    judge = make_judge(args.judge, refiner) if args.judge == "verifier" else make_judge(args.judge, refiner, seed=args.seed)
+    answers = decode(todo, actor, judge, refiner, strategy=args.strategy, budget=args.budget,
+                     max_new_tokens=args.max_new_tokens, seed=args.seed)
+    with JsonlAppender(out) as w:
+        for inst, a in zip(todo, answers):
+            w.write(Response(instruction_id=inst.id, index=0, text=a.text, model=f"{actor.name}+{args.strategy}"))
+    used = sum(a.generated for a in answers)
+    print(f"wrote {len(todo)} answers ({args.strategy}, budget {args.budget}; {used} responses generated) to {out}")
     return 0
