@@ -97,3 +97,10 @@ def test_embedded_model_generates():
     assert "Paris" in out[0][0].text
     model, _ = load_model("smollm2-135m-instruct")
     assert model.config.num_hidden_layers == 30
+
+
+def test_greedy_with_n_copies_one_decode(tiny):
+    """transformers refuses num_return_sequences > 1 when greedy; n greedy samples are one decode copied."""
+    out = tiny.generate(CHATS[:2], SamplingParams(n=3, max_new_tokens=6))
+    assert [len(r) for r in out] == [3, 3]
+    assert all(len({c.text for c in r}) == 1 for r in out)

@@ -49,7 +49,8 @@ class HFBackend:
         results: list[list[Completion] | None] = [None] * len(prompts)
         start, batch_index = 0, 0
         while start < len(order):
-            per_batch = max(1, self.batch_size // params.n)
+            rows_per_chat = params.n if params.temperature > 0 else 1
+            per_batch = max(1, self.batch_size // rows_per_chat)
             chunk = order[start : start + per_batch]
             try:
                 outs = self._generate_batch([prompts[i] for i in chunk], params, batch_index)
@@ -74,9 +75,10 @@ class HFBackend:
         input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self.device)
         attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
         sample = params.temperature > 0
+        copies = params.n if sample else 1  # greedy samples are all alike: decode once, copy
         kwargs = dict(
             max_new_tokens=params.max_new_tokens,
-            num_return_sequences=params.n,
+            num_return_sequences=copies,
             do_sample=sample,
             pad_token_id=pad,
             eos_token_id=_eos_ids(self.model, tok),
@@ -96,9 +98,9 @@ class HFBackend:
         results = []
         for row, prompt in enumerate(prompts):
             completions = []
-            for seq in new[row * params.n : (row + 1) * params.n]:
+            for seq in new[row * copies : (row + 1) * copies]:
                 completions.append(self._completion(seq, len(prompt), eos, params))
-            results.append(completions)
+            results.append(completions * (params.n // copies))
         return results
 
     def _completion(self, seq: list[int], prompt_len: int, eos: set[int], params: SamplingParams) -> Completion:
