@@ -73,3 +73,16 @@ def parse_preference(text: str) -> int | None:
         return None
     found = _PREFERENCE.findall(_EMPHASIS.sub("", text))
     return {"A": 1, "B": 2}[found[-1].upper()] if found else None
+
+
+def parse_marked(text: str, tag: str) -> str | None:
+    """Text between <tag> and </tag> (end tag optional); None when absent, empty or "None"."""
+    if not isinstance(text, str):
+        return None
+    start = text.rfind(f"<{tag}>")
+    if start < 0:
+        return None
+    body = text[start + len(tag) + 2:]
+    end = body.find(f"</{tag}>")
+    body = (body[:end] if end >= 0 else body).strip()
+    return None if not body or body.strip(" .*").lower() == "none" else body
