@@ -43,7 +43,8 @@ class Counting:
             out = self.backend.generate(chats, params)
         else:
             out = [[self.backend.generate([c], params.with_(n=1))[0][0] for _ in range(params.n)] for c in chats]
-        self.tokens += sum(c.completion_tokens for row in out for c in row)
+        # greedy rows are one decode copied n times: count it once
+        self.tokens += sum(c.completion_tokens for row in out for c in (row if params.temperature > 0 else row[:1]))
         return out
 
 
@@ -76,17 +77,22 @@ def main() -> None:
     sequential, t_seq, _ = run(single=True)
     same = sum(a == b for a, b in zip(batched, sequential))
 
-    # raw batched generate at the engine's typical batch: every refine call of one level
-    chats = [[{"role": "user", "content": r.instruction.prompt + "\n\n" + r.response}] for r in roots] * 3
+    # raw batched generate at the engine's batch size: the first level's refine requests, stopping at eos as usual
+    from spar.prompts import refine_chat
+
+    chats = [refine_chat(r.instruction.prompt, r.response, r.critique) for r in roots]
     model, tok = backend.model, backend.tokenizer
     tok.padding_side = "left"
     enc = tok([backend.render(c) for c in chats], return_tensors="pt", padding=True, add_special_tokens=False)
-    model.generation_config.min_new_tokens = args.tokens
     t = time.perf_counter()
     with torch.inference_mode():
-        model.generate(**enc, max_new_tokens=args.tokens, do_sample=False, pad_token_id=tok.pad_token_id)
-    raw_tps = len(chats) * args.tokens / (time.perf_counter() - t)
-    model.generation_config.min_new_tokens = None
+        out = model.generate(**enc, max_new_tokens=args.tokens, do_sample=False, pad_token_id=tok.pad_token_id)
+    elapsed = time.perf_counter() - t
+    new_tokens = out[:, enc["input_ids"].shape[1]:]
+    eos = model.generation_config.eos_token_id
+    eos = set(eos if isinstance(eos, list) else [eos])
+    counted = sum(next((j for j, x in enumerate(row.tolist()) if x in eos), len(row)) for row in new_tokens)
+    raw_tps = counted / elapsed
 
     refinements = sum(t.calls["refine"] for t in batched)
     print(f"{len(roots)} negatives, BFS depth {args.depth}, {refinements} refinements, greedy, {args.tokens} max new tokens")
