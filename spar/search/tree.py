@@ -12,35 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from spar.config import SearchConfig  # noqa: F401  (the settings of a search live with the other configs)
 from spar.records import Tree
-
-
-@dataclass
-class SearchConfig:
-    strategy: str = "bfs"
-    """bfs (the paper's default) or dfs."""
-    branch: int = 3
-    """Refinements written per expanded node."""
-    select: int = 2
-    """Best children kept for the next level (BFS) or visited in order (DFS)."""
-    max_depth: int = 3
-    gate: float = 0.5
-    """A node with value > gate is judged right and ends the search."""
-    max_refinements: int = 15
-    """Cap on refinements per tree."""
-    temperature: float = 0.7
-    top_p: float = 1.0
-    max_new_tokens: int = 384
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.strategy not in ("bfs", "dfs"):
-            raise ValueError(f"search.strategy={self.strategy!r}: choose bfs or dfs")
-        for name in ("branch", "select", "max_depth", "max_refinements"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"search.{name}={getattr(self, name)}: must be >= 1")
-        if not 0 <= self.gate < 1:
-            raise ValueError(f"search.gate={self.gate}: must be in [0, 1)")
 
 
 @dataclass

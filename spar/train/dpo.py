@@ -14,36 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 from spar.records import Pair, read_jsonl
-from spar.train.common import LoraSettings, dataset_in, fresh_work_dir, launch, machine_args, peft_config, save_checkpoint, summarize, work_dir
-
-
-@dataclass
-class DPOSettings:
-    beta: float = 0.1
-    sft_weight: float = 0.1
-    """Weight of the SFT term on chosen (0 = plain DPO)."""
-    lr: float = 2e-7
-    epochs: float = 1.0
-    batch_size: int = 2
-    grad_accum: int = 1
-    max_length: int = 1024
-    warmup_steps: int = 0
-    precompute_ref_log_probs: bool = True
-    """Compute the reference model's log-probs once before training (faster on CPU, less memory)."""
-    lora: LoraSettings | None = None
-    seed: int = 0
-    num_processes: int = 1
-    accelerate_config: str | None = None
-    """An accelerate config file (e.g. configs/accelerate/zero3.yaml): training runs through `accelerate launch`."""
-
-    def __post_init__(self):
-        if isinstance(self.lora, dict):
-            self.lora = LoraSettings(**self.lora)
+from spar.config import DPOSettings
+from spar.train.common import dataset_in, fresh_work_dir, launch, machine_args, peft_config, save_checkpoint, summarize, work_dir
 
 
 def train_dpo(model_dir: str | Path, pairs: Sequence[Pair], out_dir: str | Path, settings: DPOSettings,

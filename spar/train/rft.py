@@ -15,30 +15,12 @@ import argparse
 import json
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from spar.records import RFTExample, read_jsonl
-from spar.train.common import LoraSettings, dataset_in, fresh_work_dir, launch, machine_args, peft_config, save_checkpoint, summarize, work_dir
-
-
-@dataclass
-class RFTSettings:
-    lr: float = 2e-6
-    epochs: float = 5.0
-    batch_size: int = 2
-    grad_accum: int = 1
-    max_length: int = 1024
-    warmup_steps: int = 0
-    lora: LoraSettings | None = None
-    seed: int = 0
-    num_processes: int = 1
-    accelerate_config: str | None = None
-
-    def __post_init__(self):
-        if isinstance(self.lora, dict):
-            self.lora = LoraSettings(**self.lora)
+from spar.config import RFTSettings
+from spar.train.common import dataset_in, fresh_work_dir, launch, machine_args, peft_config, save_checkpoint, summarize, work_dir
 
 
 def to_prompt_completion(example: RFTExample) -> dict:
