@@ -105,12 +105,12 @@ class RFTSettings:
 @dataclass
 class ModelConfig:
     name: str = _help("model: smollm2-135m-instruct, tiny-random, a local path or a hub id", "smollm2-135m-instruct")
-    backend: str = _help("hf, vllm or openai", "hf")
+    backend: str = _help("hf, vllm or openai (or scripted, a fixed reply for plumbing tests)", "hf")
     batch_size: int = _help("hf backend: sequences per generate call", 16)
     options: dict = _help("extra backend options (base_urls, tensor_parallel_size, api_key_env, ...)", factory=dict)
 
     def __post_init__(self):
-        if self.backend not in ("hf", "vllm", "openai"):
+        if self.backend not in ("hf", "vllm", "openai", "scripted"):
             raise ValueError(f"backend={self.backend!r}: choose hf, vllm or openai")
 
 

@@ -23,11 +23,13 @@ class ScriptedBackend:
         replies: Sequence[str] = (),
         respond: Callable[[Chat, int], str] | None = None,
         name: str = "scripted",
+        reply: str | None = None,
     ):
-        """`respond(chat, sample_index)` answers whenever the queue is empty."""
+        """`respond(chat, sample_index)` answers whenever the queue is empty; `reply` is a fixed answer
+        (usable from a config file: `backend: scripted, options: {reply: ...}`, for plumbing tests)."""
         self.name = name
         self.queue: deque[str] = deque(replies)
-        self.respond = respond
+        self.respond = respond if reply is None else (lambda chat, i: reply)
         self.calls: list[tuple[list[Chat], SamplingParams]] = []
 
     def enqueue(self, *replies: str) -> None:

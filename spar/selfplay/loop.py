@@ -1,0 +1,294 @@
+"""The SPaR self-play loop: one resumable command for every iteration.
+
+    spar run --config configs/cpu-smollm2.yaml
+
+Iteration t, with actor M_t and refiner R_t (both start from the same model):
+  1. sample k responses per instruction (actor)        iter_t/responses.jsonl
+     judge each n times (refiner, majority)            iter_t/judgments.jsonl
+     select one negative per instruction               iter_t/negatives.jsonl
+  2. tree-search refinement of every negative          iter_t/trees.jsonl
+  3. pairs (chosen = refinement, rejected = root)      iter_t/pairs.jsonl (+ pairs_trl.jsonl)
+     refiner data (RFT)                                iter_t/rft.jsonl
+     DPO -> M_{t+1}, RFT -> R_{t+1}                    iter_t/actor/, iter_t/refiner/
+  evaluate M_{t+1} on held-out instructions (and IFEval data if given).
+
+The manifest records each finished stage; kill the run anywhere and rerun
+the same command: finished stages are skipped, a stage cut short resumes
+from its last whole chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from pathlib import Path
+
+from spar.config import RunConfig, dump_config
+from spar.records import Instruction, Judgment, Negative, Pair, Response, RFTExample, Tree, read_jsonl, write_jsonl
+from spar.selfplay.rundir import RunDir, Timer
+
+
+def _bar(total: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, file=sys.stderr, leave=False)
+
+
+class Loop:
+    def __init__(self, cfg: RunConfig):
+        self.cfg = cfg
+        self.rd = RunDir(Path(cfg.out_dir) / cfg.name)
+        self._backends: dict = {}
+
+    # ---- models -------------------------------------------------------------------
+
+    def backend(self, role: str, name: str):
+        from spar.backends import make_backend
+
+        mc = self.cfg.actor if role == "actor" else self.cfg.refiner
+        key = (mc.backend, name)
+        if key not in self._backends:
+            options = dict(mc.options)
+            if mc.backend == "hf":
+                options.setdefault("batch_size", mc.batch_size)
+            self._backends[key] = make_backend(mc.backend, name, **options)
+        return self._backends[key]
+
+    def judge(self, refiner_name: str):
+        from spar.judge import make_judge
+
+        j = self.cfg.judge
+        if j.kind == "verifier":
+            return make_judge("verifier")
+        options = dict(n=j.n, temperature=j.temperature, max_new_tokens=j.max_new_tokens, resample=j.resample, seed=self.cfg.seed)
+        if j.kind == "hybrid":
+            options["always_llm"] = j.always_llm
+        return make_judge(j.kind, self.backend("refiner", refiner_name), **options)
+
+    def models_for(self, t: int) -> tuple[str, str]:
+        """Actor and refiner at the start of iteration t: the checkpoints iteration t-1 wrote, if any."""
+        actor, refiner = self.cfg.actor.name, self.cfg.refiner.name
+        for s in range(t):
+            actor = self.rd.stage(s, "train_actor").get("model", actor)
+            refiner = self.rd.stage(s, "train_refiner").get("model", refiner)
+        return actor, refiner
+
+    # ---- the run ---------------------------------------------------------------------
+
+    def run(self) -> dict:
+        cfg, rd = self.cfg, self.rd
+        self._check_config()
+        instructions = self._instructions()
+        if all(rd.done(t, "eval") for t in range(cfg.iterations)):
+            print(f"run {rd.root} is already complete ({cfg.iterations} iterations); nothing to do", file=sys.stderr)
+            return self.summary()
+        by_id = {i.id: i for i in instructions}
+        heldout = [i for i in instructions if i.split == "heldout"][: cfg.eval.heldout]
+        train = [i for i in instructions if i.split != "heldout"]
+        if not rd.done("base", "eval"):
+            with Timer() as tm:
+                scores = self._evaluate(cfg.actor.name, heldout, rd.root / "eval_base")
+            rd.record("base", "eval", scores=scores, seconds=tm.seconds)
+        for t in range(cfg.iterations):
+            self._iteration(t, train, by_id, heldout)
+        return self.summary()
+
+    def _check_config(self) -> None:
+        path = self.rd.root / "config.yaml"
+        text = dump_config(self.cfg)
+        if path.exists() and path.read_text() != text:
+            raise ValueError(f"{path} holds a different config; resume with the same config and overrides, "
+                             f"or start a new run with name=<new name>")
+        path.write_text(text)
+
+    def _instructions(self) -> list[Instruction]:
+        cfg, path = self.cfg, self.rd.root / "instructions.jsonl"
+        if not path.exists():
+            if cfg.data.source == "synth":
+                from spar.data.synth import synthesize
+
+                instructions = synthesize(cfg.data.n, cfg.seed, cfg.data.heldout)
+            else:
+                instructions = read_jsonl(cfg.data.source, Instruction)
+                from spar.constraints import get, is_soft
+
+                for lineno, inst in enumerate(instructions, start=1):
+                    for c in inst.constraints:
+                        if not is_soft(c["id"]):
+                            try:
+                                get(c["id"]).validate(c.get("kwargs"))
+                            except (KeyError, ValueError) as e:
+                                raise ValueError(f"{cfg.data.source}:{lineno}: {e.args[0]}") from None
+            if cfg.data.leak_check:
+                from spar.data.synth import leak_check
+
+                hits = leak_check(instructions, cfg.data.leak_check)
+                if hits:
+                    raise ValueError(f"{len(hits)} instructions nearly duplicate evaluation prompts, e.g. {hits[0]}; remove them")
+            write_jsonl(path, instructions)
+        return read_jsonl(path, Instruction)
+
+    def _iteration(self, t: int, train: list[Instruction], by_id: dict, heldout: list[Instruction]) -> None:
+        from spar.search.engine import Root, search_trees
+        from spar.selfplay.collect import judge_responses, sample_responses, select_negatives
+        from spar.selfplay.pairs import refinement_pairs, sampled_pairs
+        from spar.selfplay.rft_data import build_rft
+
+        cfg, rd = self.cfg, self.rd
+        d = rd.iter_dir(t)
+        actor_name, refiner_name = self.models_for(t)
+        if cfg.data.per_iteration and cfg.data.per_iteration < len(train):
+            train = random.Random(cfg.seed + t).sample(train, cfg.data.per_iteration)
+        seed = cfg.seed + 1000 * t
+
+        if not rd.done(t, "sample"):
+            with Timer() as tm, _bar(len(train), f"iter {t} sample") as bar:
+                sample_responses(train, self.backend("actor", actor_name), cfg.sample, seed, d / "responses.jsonl",
+                                 cfg.chunk, bar.update)
+            rd.record(t, "sample", file=d / "responses.jsonl", count=len(read_jsonl(d / "responses.jsonl")), seconds=tm.seconds)
+        responses = read_jsonl(d / "responses.jsonl", Response)
+
+        if not rd.done(t, "judge"):
+            judge = self.judge(refiner_name)
+            with Timer() as tm, _bar(len(train), f"iter {t} judge") as bar:
+                judge_responses(by_id, responses, judge, d / "judgments.jsonl", cfg.chunk, bar.update)
+            judgments = read_jsonl(d / "judgments.jsonl", Judgment)
+            rd.record(t, "judge", file=d / "judgments.jsonl", count=len(judgments), seconds=tm.seconds,
+                      labels={k: sum(j.label == k for j in judgments) for k in ("yes", "no", "abstain")})
+        judgments = read_jsonl(d / "judgments.jsonl", Judgment)
+
+        if not rd.done(t, "negatives"):
+            negatives = select_negatives(responses, judgments, seed)
+            write_jsonl(d / "negatives.jsonl", negatives)
+            rd.record(t, "negatives", file=d / "negatives.jsonl", count=len(negatives))
+        negatives = read_jsonl(d / "negatives.jsonl", Negative)
+
+        if not rd.done(t, "search"):
+            from spar.selfplay.rundir import run_chunked
+
+            judge = self.judge(refiner_name)
+            refiner = self.backend("refiner", refiner_name)
+            scfg = cfg.search
+
+            def grow(chunk: list[Negative], c: int) -> list[Tree]:
+                roots = [Root(by_id[n.instruction_id], n.text, n.critique, n.votes, n.value) for n in chunk]
+                from dataclasses import replace
+
+                return search_trees(roots, refiner, judge, replace(scfg, seed=scfg.seed + seed + c))
+
+            with Timer() as tm, _bar(len(negatives), f"iter {t} search ({scfg.strategy})") as bar:
+                run_chunked(negatives, lambda n: n.instruction_id, d / "trees.jsonl", cfg.chunk, grow,
+                            lambda r: r["instruction_id"], bar.update)
+            trees = read_jsonl(d / "trees.jsonl", Tree)
+            rd.record(t, "search", file=d / "trees.jsonl", count=len(trees), succeeded=sum(x.success for x in trees),
+                      refinements=sum(x.calls.get("refine", 0) for x in trees), seconds=tm.seconds)
+        trees = read_jsonl(d / "trees.jsonl", Tree)
+
+        if not rd.done(t, "pairs"):
+            pairs = refinement_pairs(trees, by_id) + sampled_pairs(responses, judgments, negatives, by_id, seed)
+            write_jsonl(d / "pairs.jsonl", pairs)
+            write_jsonl(d / "pairs_trl.jsonl", [p.to_trl() for p in pairs if p.source == cfg.pairs.train_on])
+            rd.record(t, "pairs", file=d / "pairs.jsonl", count=len(pairs),
+                      **{f"{s}_pairs": sum(p.source == s for p in pairs) for s in ("refinement", "sampled")},
+                      **{f"{s}_edit_distance": _mean([p.edit_distance for p in pairs if p.source == s])
+                         for s in ("refinement", "sampled")})
+        pairs = read_jsonl(d / "pairs.jsonl", Pair)
+
+        if not rd.done(t, "rft"):
+            examples = build_rft(trees, judgments, responses, by_id, cfg.rft_data, cfg.judge.kind != "llm", seed)
+            write_jsonl(d / "rft.jsonl", examples)
+            rd.record(t, "rft", file=d / "rft.jsonl", count=len(examples),
+                      refine=sum(e.kind == "refine" for e in examples), judge=sum(e.kind == "judge" for e in examples))
+        examples = read_jsonl(d / "rft.jsonl", RFTExample)
+
+        if not rd.done(t, "train_actor"):
+            train_pairs = [p for p in pairs if p.source == cfg.pairs.train_on]
+            info = {"model": actor_name, "trained": False}
+            if cfg.train.actor and train_pairs:
+                from spar.models import model_dir
+                from spar.train.dpo import train_dpo
+
+                subset = d / "pairs_train.jsonl"
+                write_jsonl(subset, train_pairs)
+                with Timer() as tm:
+                    out = train_dpo(model_dir(actor_name), train_pairs, d / "actor", cfg.train.dpo, data_file=subset)
+                info = {"model": str(out), "trained": True, "pairs": len(train_pairs), "seconds": tm.seconds,
+                        "metrics": json.loads((out / "train_metrics.json").read_text())}
+            rd.record(t, "train_actor", **info)
+
+        if not rd.done(t, "train_refiner"):
+            info = {"model": refiner_name, "trained": False}
+            if cfg.train.refiner and examples:
+                from spar.models import model_dir
+                from spar.train.rft import train_rft
+
+                with Timer() as tm:
+                    out = train_rft(model_dir(refiner_name), examples, d / "refiner", cfg.train.rft, data_file=d / "rft.jsonl")
+                info = {"model": str(out), "trained": True, "examples": len(examples), "seconds": tm.seconds,
+                        "metrics": json.loads((out / "train_metrics.json").read_text())}
+            rd.record(t, "train_refiner", **info)
+
+        if not rd.done(t, "eval"):
+            actor_next = rd.stage(t, "train_actor")["model"]
+            with Timer() as tm:
+                scores = self._evaluate(actor_next, heldout, d / "eval")
+            rd.record(t, "eval", scores=scores, seconds=tm.seconds)
+
+    def _evaluate(self, actor_name: str, heldout: list[Instruction], out_dir: Path) -> dict:
+        from spar.selfplay.evaluate import heldout_scores, ifeval_scores
+
+        actor = self.backend("actor", actor_name)
+        scores = heldout_scores(actor, heldout, self.cfg.eval.max_new_tokens, out_dir) if heldout else {}
+        if self.cfg.eval.ifeval_data:
+            scores.update(ifeval_scores(actor, self.cfg.eval.ifeval_data, self.cfg.eval.ifeval_limit,
+                                        self.cfg.eval.max_new_tokens, out_dir))
+        return scores
+
+    # ---- report ---------------------------------------------------------------------
+
+    def summary(self) -> dict:
+        rd = self.rd
+        rows = []
+        for t in range(self.cfg.iterations):
+            if not rd.done(t, "eval"):
+                break
+            search, pairs = rd.stage(t, "search"), rd.stage(t, "pairs")
+            rows.append({
+                "iteration": t,
+                "negatives": rd.stage(t, "negatives").get("count", 0),
+                "search_success": search.get("succeeded", 0) / max(1, search.get("count", 0)),
+                "refinement_pairs": pairs.get("refinement_pairs", 0),
+                "sampled_pairs": pairs.get("sampled_pairs", 0),
+                "edit_distance_refined": pairs.get("refinement_edit_distance"),
+                "edit_distance_sampled": pairs.get("sampled_edit_distance"),
+                "rft_examples": rd.stage(t, "rft").get("count", 0),
+                "scores": rd.stage(t, "eval").get("scores", {}),
+            })
+        return {"run": str(rd.root), "before": rd.stage("base", "eval").get("scores", {}), "iterations": rows}
+
+
+def _mean(xs: list) -> float | None:
+    xs = [x for x in xs if x is not None]
+    return round(sum(xs) / len(xs), 2) if xs else None
+
+
+def format_summary(s: dict) -> str:
+    def pct(x):
+        return "-" if x is None else f"{100 * x:.1f}"
+
+    lines = [f"SPaR run {s['run']}",
+             f"{'iter':>4} {'negatives':>9} {'success':>8} {'pairs':>6} {'sampled':>8} {'edit(ref)':>9} {'edit(smp)':>9} "
+             f"{'rft':>5} {'heldout prompt':>15} {'heldout inst':>13}"]
+    before = s["before"]
+    lines.append(f"{'base':>4} {'':>9} {'':>8} {'':>6} {'':>8} {'':>9} {'':>9} {'':>5} "
+                 f"{pct(before.get('heldout_prompt_level')):>15} {pct(before.get('heldout_inst_level')):>13}")
+    for r in s["iterations"]:
+        sc = r["scores"]
+        lines.append(f"{r['iteration']:>4} {r['negatives']:>9} {pct(r['search_success']):>8} {r['refinement_pairs']:>6} "
+                     f"{r['sampled_pairs']:>8} {r['edit_distance_refined'] or '-':>9} {r['edit_distance_sampled'] or '-':>9} "
+                     f"{r['rft_examples']:>5} {pct(sc.get('heldout_prompt_level')):>15} {pct(sc.get('heldout_inst_level')):>13}")
+    if "ifeval_average" in before:
+        last = s["iterations"][-1]["scores"] if s["iterations"] else {}
+        lines.append(f"IFEval average: before {pct(before.get('ifeval_average'))}, after {pct(last.get('ifeval_average'))}")
+    return "\n".join(lines)

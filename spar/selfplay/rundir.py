@@ -1,0 +1,108 @@
+"""The run directory, its manifest, and how a stage resumes.
+
+    runs/<name>/config.yaml  manifest.json  instructions.jsonl
+    runs/<name>/iter_<t>/responses.jsonl judgments.jsonl negatives.jsonl trees.jsonl pairs.jsonl rft.jsonl actor/ refiner/ eval/
+
+A stage writes `<file>.partial` chunk by chunk and renames it to `<file>`
+when complete; a finished file is never recomputed. Chunks have fixed
+boundaries and seeds (chunk c of a stage always holds the same inputs and
+samples with the same seed), so a stage resumed after a crash gives the
+same records as one that never stopped: on restart, the records of a chunk
+that was cut short are dropped and the chunk runs again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from spar.records import JsonlAppender, iter_jsonl, to_dict, write_jsonl
+
+
+class RunDir:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.manifest_path = self.root / "manifest.json"
+        self.manifest = json.loads(self.manifest_path.read_text()) if self.manifest_path.exists() else {"iterations": {}}
+
+    def iter_dir(self, t: int) -> Path:
+        d = self.root / f"iter_{t}"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def stage(self, t: int | str, name: str) -> dict:
+        return self.manifest["iterations"].get(str(t), {}).get(name, {})
+
+    def done(self, t: int | str, name: str) -> bool:
+        return self.stage(t, name).get("status") == "done"
+
+    def record(self, t: int | str, name: str, **info) -> None:
+        """Mark a stage done with its counts, timing and the checksum of its output."""
+        entry = {"status": "done", **info}
+        if "file" in info and Path(info["file"]).is_file():
+            entry["sha256"] = hashlib.sha256(Path(info["file"]).read_bytes()).hexdigest()
+            entry["file"] = str(Path(info["file"]).relative_to(self.root))
+        self.manifest["iterations"].setdefault(str(t), {})[name] = entry
+        tmp = self.manifest_path.with_name("manifest.json.tmp")
+        tmp.write_text(json.dumps(self.manifest, indent=2))
+        os.replace(tmp, self.manifest_path)
+
+
+def run_chunked(
+    items: Sequence,
+    key: Callable[[object], str],
+    out: Path,
+    chunk: int,
+    process: Callable[[list, int], list],
+    record_key: Callable[[dict], str],
+    progress=None,
+) -> Path:
+    """Run `process(chunk_items, chunk_index) -> records` over fixed chunks into `out`, resumably.
+
+    After a chunk's records are flushed, its index goes to `<out>.chunks`;
+    on restart, records of chunks not listed there are dropped and those
+    chunks run again. `key(item)` / `record_key(record)` tie records to inputs.
+    """
+    if out.exists():
+        return out
+    partial = out.with_name(out.name + ".partial")
+    ledger = out.with_name(out.name + ".chunks")
+    chunks = [list(items[i : i + chunk]) for i in range(0, len(items), chunk)]
+    complete: set[int] = set()
+    if partial.exists() and ledger.exists():
+        complete = {int(x) for x in ledger.read_text().split()}
+        members = {key(x): c for c, ch in enumerate(chunks) for x in ch}
+        kept = [r for r in iter_jsonl(partial) if members.get(record_key(r)) in complete]
+        write_jsonl(partial, kept)  # records of a chunk cut short are dropped; it runs again
+    else:
+        partial.unlink(missing_ok=True)
+        ledger.unlink(missing_ok=True)
+    with JsonlAppender(partial) as w, open(ledger, "a") as done:
+        for c, ch in enumerate(chunks):
+            if c not in complete:
+                for r in process(ch, c):
+                    w.write(r)
+                done.write(f"{c}\n")
+                done.flush()
+            if progress:
+                progress(len(ch))
+    os.replace(partial, out)
+    ledger.unlink(missing_ok=True)
+    return out
+
+
+class Timer:
+    def __enter__(self):
+        self.start = time.time()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = round(time.time() - self.start, 1)
+
+
+__all__ = ["RunDir", "run_chunked", "Timer", "to_dict"]
