@@ -6,8 +6,8 @@ Both searches run on the embedded model under a deterministic setting
 (greedy refinements and greedy single-vote judging), so their trees must
 be identical; the script checks that, then prints (a) the wall-clock
 speedup of the engine (target >= 5x) and (b) tokens/s during the batched
-search / tokens/s of a raw batched `model.generate` at the same batch size
-(target >= 0.8).
+search / tokens/s of a raw batched `model.generate` on the same refine
+requests at the same batch size, both stopping at end of turn (target >= 0.8).
 """
 
 from __future__ import annotations

@@ -175,6 +175,11 @@ def iter_jsonl(path: str | os.PathLike, cls: type[R] | None = None) -> Iterator[
         yield from_dict(cls, obj, where) if cls is not None else obj
 
 
+def keys_in(path: str | os.PathLike, field: str) -> set:
+    """The values of `field` in an output file so far: what a rerun skips (empty when no file)."""
+    return {obj[field] for obj in iter_jsonl(path)} if Path(path).exists() else set()
+
+
 def read_jsonl(path: str | os.PathLike, cls: type[R] | None = None) -> list[Any]:
     return list(iter_jsonl(path, cls))
 

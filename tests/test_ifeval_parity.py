@@ -11,7 +11,7 @@ import random
 import pytest
 
 from spar.constraints import get
-from spar.constraints.ifeval import IFEVAL_IDS, KEYWORDS
+from spar.constraints.ifeval import IFEVAL_IDS
 from spar.constraints.text import use_bundled_nltk_data
 from spar.data.ifeval import IFEvalRow
 from spar.eval.ifeval import follows

@@ -9,7 +9,7 @@ completions of the assistant's next turn. Backends know nothing of SPaR.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Protocol, Sequence, runtime_checkable
 
 Chat = list[dict[str, str]]

@@ -62,11 +62,11 @@ def _evolve(args) -> int:
 
     from spar.backends import make_backend
     from spar.data.evolve import evolve
-    from spar.records import Instruction, JsonlAppender, iter_jsonl, read_jsonl
+    from spar.records import Instruction, JsonlAppender, keys_in, read_jsonl
 
     seeds = read_jsonl(args.inp, Instruction)
     out = Path(args.out)
-    done = {r["id"].removesuffix("-evo") for r in iter_jsonl(out)} if out.exists() else set()
+    done = {k.removesuffix("-evo") for k in keys_in(out, "id")}
     done_file = out.with_name(out.name + ".dropped")
     if done_file.exists():
         done |= set(done_file.read_text().split())

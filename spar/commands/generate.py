@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from spar.backends import BACKENDS, SamplingParams
-from spar.records import Instruction, JsonlAppender, RecordError, Response, iter_jsonl
+from spar.records import Instruction, JsonlAppender, RecordError, Response, iter_jsonl, keys_in
 
 # A handful of instructions for the first run; several carry checkable constraints.
 DEMO = [
@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         stop=tuple(args.stop), seed=args.seed,
     )
     out = Path(args.out)
-    done = {r["instruction_id"] for r in iter_jsonl(out)} if out.exists() else set()
+    done = keys_in(out, "instruction_id")
     todo = [(k, c) for k, c in items if k not in done]
     if not todo:
         print(f"all {len(items)} inputs already answered in {out}; nothing to do")
@@ -150,7 +150,7 @@ def run_strategy(args: argparse.Namespace) -> int:
 
     instructions = load_instructions(args.inp)
     out = Path(args.out)
-    done = {r["instruction_id"] for r in iter_jsonl(out)} if out.exists() else set()
+    done = keys_in(out, "instruction_id")
     todo = [i for i in instructions if i.id not in done]
     if not todo:
         print(f"all {len(instructions)} inputs already answered in {out}; nothing to do")

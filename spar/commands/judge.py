@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from spar.records import Instruction, JsonlAppender, Judgment, RecordError, Response, iter_jsonl, read_jsonl
+from spar.records import Instruction, JsonlAppender, Judgment, RecordError, Response, keys_in, read_jsonl
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         if r.instruction_id not in instructions:
             raise RecordError(f"{args.inp}:{lineno}: instruction id {r.instruction_id!r} is not in {args.instructions}")
     out = Path(args.out)
-    done = {j["response_id"] for j in iter_jsonl(out)} if out.exists() else set()
+    done = keys_in(out, "response_id")
     todo = [r for r in responses if r.id not in done]
     if not todo:
         print(f"all {len(responses)} responses already judged in {out}; nothing to do")

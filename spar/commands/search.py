@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from spar.records import Instruction, JsonlAppender, Negative, RecordError, iter_jsonl, read_jsonl
+from spar.records import Instruction, JsonlAppender, Negative, RecordError, keys_in, read_jsonl
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         if n.instruction_id not in instructions:
             raise RecordError(f"{args.inp}:{lineno}: instruction id {n.instruction_id!r} is not in {args.instructions}")
     out = Path(args.out)
-    done = {t["instruction_id"] for t in iter_jsonl(out)} if out.exists() else set()
+    done = keys_in(out, "instruction_id")
     todo = [n for n in negatives if n.instruction_id not in done]
     if not todo:
         print(f"all {len(negatives)} trees already in {out}; nothing to do")
