@@ -139,3 +139,13 @@ def test_edit_distance_counts_tokens():
     assert edit_distance("a b c", "a x c") == 1
     assert edit_distance("a, b", "a b") == 1
     assert edit_distance("", "one two") == 2
+
+
+@pytest.mark.slow
+def test_cpu_preset_on_the_embedded_model_small(tmp_path):
+    """The README's main job, shrunk: one iteration of configs/cpu-smollm2.yaml on 4 instructions."""
+    assert main(["run", "--config", str(REPO / "configs" / "cpu-smollm2.yaml"), f"out_dir={tmp_path}",
+                 "data.n=60", "data.per_iteration=4", "eval.heldout=4", "sample.max_new_tokens=48",
+                 "search.max_depth=1", "search.max_new_tokens=96", "eval.max_new_tokens=48"]) == 0
+    manifest = json.loads((tmp_path / "cpu-smollm2" / "manifest.json").read_text())
+    assert manifest["iterations"]["0"]["eval"]["status"] == "done"
