@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -51,6 +50,7 @@ def fresh_work_dir(out_dir: Path) -> Path:
     """Emptied before a training run starts (never inside it: launched processes share it)."""
     work = work_dir(out_dir)
     shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(Path(out_dir).parent / f".{Path(out_dir).name}-save", ignore_errors=True)
     return work
 
 
@@ -78,22 +78,33 @@ def peft_config(lora: LoraSettings | dict | None):
                       task_type="CAUSAL_LM")
 
 
-def save_checkpoint(trainer, tokenizer, out_dir: Path, metrics: dict) -> Path:
-    """Save the trained model (LoRA merged) to a temporary folder, then rename it into place."""
+def save_checkpoint(trainer, tokenizer, base_dir: Path, out_dir: Path, metrics: dict) -> Path:
+    """Save the trained model as safetensors with its tokenizer, LoRA merged into `base_dir`'s weights.
+
+    Every process takes part in `save_model` (ZeRO-3 and FSDP gather the
+    weights there); the main process then merges adapters if any, writes the
+    tokenizer and metrics, and renames the folder into place.
+    """
     out_dir = Path(out_dir)
+    staged = out_dir.parent / f".{out_dir.name}-save"
+    trainer.save_model(str(staged))
     if not trainer.is_world_process_zero():
         return out_dir
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    if hasattr(model, "merge_and_unload"):  # a PEFT model: the next iteration generates from a plain one
-        model = model.merge_and_unload()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    (tmp / "train_metrics.json").write_text(json.dumps(metrics, indent=2))
+    if (staged / "adapter_config.json").exists():  # LoRA: the next iteration generates from a plain model
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM
+
+        merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir), staged).merge_and_unload()
+        shutil.rmtree(staged)
+        merged.save_pretrained(staged, safe_serialization=True)
+    tokenizer.save_pretrained(staged)
+    (staged / "train_metrics.json").write_text(json.dumps(metrics, indent=2))
+    for junk in ("training_args.bin",):
+        (staged / junk).unlink(missing_ok=True)
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    os.rename(tmp, out_dir)
+    os.rename(staged, out_dir)
+    shutil.rmtree(work_dir(out_dir), ignore_errors=True)
     return out_dir
 
 

@@ -49,18 +49,14 @@ def _train(model_dir: Path, pairs: list[Pair], out_dir: Path, s: DPOSettings) ->
     args = DPOConfig(
         output_dir=str(work_dir(out_dir)),
         beta=s.beta, loss_type=loss_type, loss_weights=weights, learning_rate=s.lr, num_train_epochs=s.epochs,
-        per_device_train_batch_size=s.batch_size, gradient_accumulation_steps=s.grad_accum, max_length=s.max_length, warmup_steps=s.warmup_steps,
-        precompute_ref_log_probs=s.precompute_ref_log_probs, **machine_args(s.seed),
+        per_device_train_batch_size=s.batch_size, gradient_accumulation_steps=s.grad_accum, max_length=s.max_length,
+        warmup_steps=s.warmup_steps, precompute_ref_log_probs=s.precompute_ref_log_probs, **machine_args(s.seed),
     )
     dataset = dataset_in(args.output_dir, [p.to_trl() for p in pairs])
     trainer = DPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config(s.lora))
     trainer.train()
-    out = save_checkpoint(trainer, tokenizer, out_dir, summarize(trainer, started, len(pairs)))
-    import shutil
-
-    shutil.rmtree(args.output_dir, ignore_errors=True)
-    return out
+    return save_checkpoint(trainer, tokenizer, model_dir, out_dir, summarize(trainer, started, len(pairs)))
 
 
 def main() -> None:

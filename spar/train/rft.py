@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Sequence
@@ -47,9 +46,7 @@ def _train(model_dir: Path, examples: list[RFTExample], out_dir: Path, s: RFTSet
     started = time.time()
     trainer, tokenizer = build_trainer(model_dir, examples, out_dir, s)
     trainer.train()
-    out = save_checkpoint(trainer, tokenizer, out_dir, summarize(trainer, started, len(examples)))
-    shutil.rmtree(trainer.args.output_dir, ignore_errors=True)
-    return out
+    return save_checkpoint(trainer, tokenizer, model_dir, out_dir, summarize(trainer, started, len(examples)))
 
 
 def build_trainer(model_dir: Path, examples: list[RFTExample], out_dir: Path, s: RFTSettings):
