@@ -41,6 +41,7 @@ class SearchConfig:
     top_p: float = _help("refiner nucleus sampling", 1.0)
     max_new_tokens: int = _help("length limit of one refinement (reflection included)", 384)
     seed: int = _help("sampling seed of the search", 0)
+    prefill: bool = _help("start each refinement with the start marker (for small models that skip the reflection)", False)
 
     def __post_init__(self) -> None:
         if self.strategy not in ("bfs", "dfs"):

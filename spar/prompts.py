@@ -30,6 +30,9 @@ REFINE_REQUEST = f"""Now rewrite the response so that it follows every requireme
 First write one or two sentences on what to change. Then write the full refined response between {REFINED_START} and {REFINED_END}."""
 
 
+REWRITE_REQUEST = """Now write the response again so that it follows every requirement. Fix only what your critique found and keep everything else unchanged. Write only the new response."""
+
+
 def actor_chat(prompt: str) -> Chat:
     return [{"role": "user", "content": prompt}]
 
@@ -43,9 +46,18 @@ def judge_chat(prompt: str, response: str, checked: list[str] | None = None) -> 
     return [{"role": "user", "content": JUDGE_TEMPLATE.format(prompt=prompt, response=response, checked=note)}]
 
 
-def refine_chat(prompt: str, response: str, critique: str, checked: list[str] | None = None) -> Chat:
-    """Judge turn, the critique as the assistant's turn, then the refine request."""
-    return judge_chat(prompt, response, checked) + [
+def refine_chat(prompt: str, response: str, critique: str, checked: list[str] | None = None,
+                prefill: bool = False) -> Chat:
+    """Judge turn, the critique as the assistant's turn, then the refine request.
+
+    With `prefill`, the refiner's answer is started with REFINED_START, so it
+    writes the refined response at once (no reflection): small models that
+    never produce the markers themselves can still refine.
+    """
+    chat = judge_chat(prompt, response, checked) + [
         {"role": "assistant", "content": critique},
-        {"role": "user", "content": REFINE_REQUEST},
+        {"role": "user", "content": REWRITE_REQUEST if prefill else REFINE_REQUEST},
     ]
+    if prefill:
+        chat.append({"role": "assistant", "content": REFINED_START + "\n"})
+    return chat

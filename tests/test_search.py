@@ -141,3 +141,26 @@ def test_config_validation():
         SearchConfig(strategy="mcts")
     with pytest.raises(ValueError, match="search.gate=1"):
         SearchConfig(gate=1)
+
+
+def test_prefill_starts_the_refinement_with_the_marker():
+    """With search.prefill the refiner continues an assistant turn that opens with the start marker."""
+    seen = []
+
+    def respond(chat, i):
+        seen.append(chat[-1])
+        if chat[-1]["role"] == "assistant":
+            return f"r.{i} without markers"  # the marker was prefilled, so this parses
+        return "Verdict: No"
+    backend = ScriptedBackend(respond=respond)
+    (tree,) = search_trees([Root(INST, "r", "bad")], backend, TableJudge({}), SearchConfig(max_depth=1, prefill=True))
+    assert seen[0]["content"].startswith("<refined>")
+    assert [n["response"] for n in tree.nodes[1:]] == ["r.0 without markers", "r.1 without markers", "r.2 without markers"]
+    assert not any(n["failed"] for n in tree.nodes)
+
+
+def test_hf_backend_continues_a_prefilled_turn():
+    backend = make_backend("hf", "tiny-random")
+    chat = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "<refined>\n"}]
+    text = backend.render(chat)
+    assert text.endswith("<refined>\n") and not text.endswith("<|im_start|>assistant\n")

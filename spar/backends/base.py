@@ -4,7 +4,9 @@
 
 `chats` is a batch of chat conversations (lists of `{"role", "content"}`
 messages); the result holds, for each chat in input order, `params.n`
-completions of the assistant's next turn. Backends know nothing of SPaR.
+completions of the assistant's next turn. A chat that ends with an
+assistant message is a prefill: the completion continues that message
+(its text is not repeated in the completion). Backends know nothing of SPaR.
 """
 
 from __future__ import annotations

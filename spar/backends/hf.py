@@ -41,6 +41,9 @@ class HFBackend:
         self.batch_size = batch_size
 
     def render(self, chat: Chat) -> str:
+        """The prompt text; a chat ending with an assistant message is continued from its text (a prefill)."""
+        if chat and chat[-1]["role"] == "assistant":
+            return self.tokenizer.apply_chat_template(chat, tokenize=False, continue_final_message=True)
         return self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
 
     def generate(self, chats: Sequence[Chat], params: SamplingParams) -> list[list[Completion]]:

@@ -67,6 +67,8 @@ class OpenAIBackend:
         }
         if params.stop:
             body["stop"] = list(params.stop)
+        if chat and chat[-1]["role"] == "assistant":  # a prefill: vLLM's and SGLang's extension
+            body.update(add_generation_prompt=False, continue_final_message=True)
         if params.seed is not None:
             body["seed"] = params.seed + index  # distinct but reproducible per request
         data = json.dumps(body).encode()

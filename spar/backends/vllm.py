@@ -50,7 +50,11 @@ class VLLMBackend:
             stop=list(params.stop) or None,
             seed=params.seed,
         )
-        outputs = self.llm.chat([list(c) for c in chats], sampling, use_tqdm=False)
+        prefill = bool(chats) and chats[0][-1]["role"] == "assistant"
+        if any((c[-1]["role"] == "assistant") != prefill for c in chats):
+            raise ValueError("a batch must be all prefills (ending with an assistant message) or none")
+        outputs = self.llm.chat([list(c) for c in chats], sampling, use_tqdm=False,
+                                add_generation_prompt=not prefill, continue_final_message=prefill)
         return [
             [
                 Completion(

@@ -35,6 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--max-new-tokens", type=int, default=384)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--prefill", action="store_true", help="start each refinement with the start marker (small models)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = SearchConfig(strategy=args.strategy, branch=args.branch, select=args.select, max_depth=args.max_depth,
                        gate=args.gate, max_refinements=args.max_refinements, temperature=args.temperature,
-                       max_new_tokens=args.max_new_tokens, seed=args.seed)
+                       max_new_tokens=args.max_new_tokens, seed=args.seed, prefill=args.prefill)
     instructions = {i.id: i for i in read_jsonl(args.instructions, Instruction)}
     negatives = read_jsonl(args.inp, Negative)
     for lineno, n in enumerate(negatives, start=1):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from spar.backends.base import Backend, SamplingParams
-from spar.parsing import parse_refinement
+from spar.parsing import REFINED_START, parse_refinement
 from spar.prompts import refine_chat
 from spar.records import Instruction, Tree
 from spar.search.bfs import bfs
@@ -107,14 +107,15 @@ def _refine(requests, runs, backend, cfg, step) -> dict[int, list[Node]]:
     children: dict[int, list[Node]] = {}
     for k in sorted({k for _, _, k in requests}, reverse=True):
         group = [(i, node) for i, node, kk in requests if kk == k]
-        chats = [refine_chat(runs[i].root.instruction.prompt, node.response, node.critique) for i, node in group]
+        chats = [refine_chat(runs[i].root.instruction.prompt, node.response, node.critique, prefill=cfg.prefill)
+                 for i, node in group]
         params = SamplingParams(n=k, temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
                                 seed=cfg.seed + step)
         for (i, node), outs in zip(group, backend.generate(chats, params)):
             for c in outs:
                 run = runs[i]
                 siblings = sum(1 for n in run.nodes if n.parent == node.id)
-                parsed = parse_refinement(c.text)
+                parsed = parse_refinement(REFINED_START + "\n" + c.text if cfg.prefill else c.text)
                 child = Node(id=f"{node.id}.{siblings}", parent=node.id, depth=node.depth + 1,
                              response=parsed.response if parsed else c.text,
                              reasoning=parsed.reasoning if parsed else "", failed=parsed is None,
