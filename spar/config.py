@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -24,6 +25,30 @@ def _help(text: str, default: Any = dataclasses.MISSING, factory: Any = dataclas
     if factory is not dataclasses.MISSING:
         return field(default_factory=factory, metadata={"help": text})
     return field(default=default, metadata={"help": text})
+
+
+def _require(section: str, obj: Any, rules: dict[str, tuple[Callable[[Any], bool], str]]) -> None:
+    """Raise a fix-it ValueError for the first field breaking its rule: `section.key=value: must be ...`."""
+    for name, (ok, what) in rules.items():
+        value = getattr(obj, name)
+        if not ok(value):
+            raise ValueError(f"{section}{name}={value!r}: must be {what}")
+
+
+def _positive(x) -> bool:
+    return x > 0
+
+
+def _at_least_one(x) -> bool:
+    return x >= 1
+
+
+def _not_negative(x) -> bool:
+    return x >= 0
+
+
+def _probability(x) -> bool:
+    return 0 < x <= 1
 
 
 # ---- settings of the method's parts (used by search/ and train/) --------------------------
@@ -46,11 +71,12 @@ class SearchConfig:
     def __post_init__(self) -> None:
         if self.strategy not in ("bfs", "dfs"):
             raise ValueError(f"search.strategy={self.strategy!r}: choose bfs or dfs")
-        for name in ("branch", "select", "max_depth", "max_refinements"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"search.{name}={getattr(self, name)}: must be >= 1")
-        if not 0 <= self.gate < 1:
-            raise ValueError(f"search.gate={self.gate}: must be in [0, 1)")
+        _require("search.", self, {
+            "branch": (_at_least_one, ">= 1"), "select": (_at_least_one, ">= 1"), "max_depth": (_at_least_one, ">= 1"),
+            "max_refinements": (_at_least_one, ">= 1"), "gate": (lambda g: 0 <= g < 1, "in [0, 1)"),
+            "temperature": (_not_negative, ">= 0 (0 = greedy)"), "top_p": (_probability, "in (0, 1]"),
+            "max_new_tokens": (_at_least_one, ">= 1"),
+        })
 
 
 @dataclass
@@ -59,6 +85,11 @@ class LoraSettings:
     alpha: int = _help("LoRA alpha", 32)
     dropout: float = _help("LoRA dropout", 0.05)
     target_modules: list[str] = _help("modules to adapt", factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+    def __post_init__(self):
+        _require("", self, {"r": (_at_least_one, ">= 1"), "alpha": (_positive, "> 0"),
+                                 "dropout": (lambda d: 0 <= d < 1, "in [0, 1)"),
+                                 "target_modules": (bool, "a non-empty list of module names")})
 
 
 @dataclass
@@ -80,6 +111,12 @@ class DPOSettings:
     def __post_init__(self):
         if isinstance(self.lora, dict):
             self.lora = LoraSettings(**self.lora)
+        _require("train.dpo.", self, {
+            "lr": (_positive, "> 0"), "epochs": (_positive, "> 0"), "batch_size": (_at_least_one, ">= 1"),
+            "grad_accum": (_at_least_one, ">= 1"), "max_length": (_at_least_one, ">= 1"),
+            "warmup_steps": (_not_negative, ">= 0"), "num_processes": (_at_least_one, ">= 1"),
+            "beta": (_positive, "> 0 (paper: 0.1)"), "sft_weight": (_not_negative, ">= 0 (0 = plain DPO)"),
+        })
 
 
 @dataclass
@@ -98,6 +135,11 @@ class RFTSettings:
     def __post_init__(self):
         if isinstance(self.lora, dict):
             self.lora = LoraSettings(**self.lora)
+        _require("train.rft.", self, {
+            "lr": (_positive, "> 0"), "epochs": (_positive, "> 0"), "batch_size": (_at_least_one, ">= 1"),
+            "grad_accum": (_at_least_one, ">= 1"), "max_length": (_at_least_one, ">= 1"),
+            "warmup_steps": (_not_negative, ">= 0"), "num_processes": (_at_least_one, ">= 1"),
+        })
 
 
 # ---- the self-play run ----------------------------------------------------------------
@@ -113,6 +155,7 @@ class ModelConfig:
     def __post_init__(self):
         if self.backend not in ("hf", "vllm", "openai", "scripted"):
             raise ValueError(f"backend={self.backend!r}: choose hf, vllm or openai")
+        _require("", self, {"name": (bool, "a model name or path"), "batch_size": (_at_least_one, ">= 1")})
 
 
 @dataclass
@@ -123,6 +166,11 @@ class DataConfig:
     per_iteration: int = _help("training instructions used per iteration (0 = all)", 0)
     leak_check: str | None = _help("IFEval-format file whose prompts must not appear among the instructions", None)
 
+    def __post_init__(self):
+        _require("data.", self, {"source": (bool, "synth or a path to a JSONL file of Instruction records"),
+                                 "n": (_at_least_one, ">= 1"), "heldout": (lambda h: 0 <= h < 1, "in [0, 1)"),
+                                 "per_iteration": (_not_negative, ">= 0 (0 = all)")})
+
 
 @dataclass
 class SampleConfig:
@@ -130,6 +178,10 @@ class SampleConfig:
     temperature: float = _help("actor sampling temperature (paper: 0.9)", 0.9)
     top_p: float = _help("actor nucleus sampling (paper: 0.9)", 0.9)
     max_new_tokens: int = _help("length limit of a response", 512)
+
+    def __post_init__(self):
+        _require("sample.", self, {"k": (_at_least_one, ">= 1 (paper: 5)"), "temperature": (_not_negative, ">= 0"),
+                                   "top_p": (_probability, "in (0, 1]"), "max_new_tokens": (_at_least_one, ">= 1")})
 
 
 @dataclass
@@ -144,6 +196,8 @@ class JudgeConfig:
     def __post_init__(self):
         if self.kind not in ("llm", "verifier", "hybrid"):
             raise ValueError(f"judge.kind={self.kind!r}: choose llm, verifier or hybrid")
+        _require("judge.", self, {"n": (_at_least_one, ">= 1 (paper: 5)"), "temperature": (_not_negative, ">= 0"),
+                                  "max_new_tokens": (_at_least_one, ">= 1"), "resample": (_not_negative, ">= 0")})
 
 
 @dataclass
@@ -160,6 +214,9 @@ class RFTDataConfig:
     max_refine: int = _help("cap on refinement chats per iteration", 2000)
     max_judge: int = _help("cap on judgment chats per iteration", 2000)
 
+    def __post_init__(self):
+        _require("rft_data.", self, {"max_refine": (_not_negative, ">= 0"), "max_judge": (_not_negative, ">= 0")})
+
 
 @dataclass
 class TrainConfig:
@@ -175,6 +232,10 @@ class EvalConfig:
     max_new_tokens: int = _help("length limit of an evaluation answer", 512)
     ifeval_data: str | None = _help("IFEval-format file to score before and after (never trained on)", None)
     ifeval_limit: int = _help("score only the first N IFEval prompts (0 = all)", 0)
+
+    def __post_init__(self):
+        _require("eval.", self, {"heldout": (_not_negative, ">= 0"), "max_new_tokens": (_at_least_one, ">= 1"),
+                                 "ifeval_limit": (_not_negative, ">= 0 (0 = all)")})
 
 
 @dataclass
@@ -196,8 +257,9 @@ class RunConfig:
     eval: EvalConfig = _help("evaluation", factory=EvalConfig)
 
     def __post_init__(self):
-        if self.iterations < 1:
-            raise ValueError(f"iterations={self.iterations}: must be >= 1")
+        _require("", self, {"iterations": (_at_least_one, ">= 1 (paper: 3)"), "chunk": (_at_least_one, ">= 1"),
+                            "name": (lambda n: bool(n) and "/" not in n and n not in (".", ".."),
+                                     "a plain folder name (the run directory is <out_dir>/<name>)")})
 
 
 # ---- loading ---------------------------------------------------------------------------
@@ -208,58 +270,99 @@ class ConfigError(ValueError):
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """The run config: defaults, then the YAML file, then dotted `key=value` overrides (YAML values).
+
+    Every error names the key, the value and where it came from (`file:line`
+    or the command line), and says how to fix it.
+    """
     raw: dict = {}
-    source = "defaults"
+    origins: dict[str, str] = {}  # dotted key -> where its value was written
     if path is not None:
-        source = str(path)
         if not Path(path).exists():
             raise FileNotFoundError(f"config file {path} not found; presets live in configs/")
-        raw = yaml.safe_load(Path(path).read_text()) or {}
+        text = Path(path).read_text()
+        try:
+            raw = yaml.safe_load(text) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark else str(path)
+            raise ConfigError(f"{where}: not valid YAML ({getattr(e, 'problem', e)}); check indentation and quoting") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
+        _key_lines(yaml.compose(text), str(path), "", origins)
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"override {item!r}: write it as dotted.key=value, e.g. search.branch=2")
         key, value = item.split("=", 1)
         node = raw
         parts = key.split(".")
-        for p in parts[:-1]:
+        for i, p in enumerate(parts[:-1]):
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"override {item!r}: {p} is not a section")
-        node[parts[-1]] = yaml.safe_load(value)
-    return build(RunConfig, raw, "", source)
+                raise ConfigError(f"command line {item!r}: {'.'.join(parts[:i + 1])} is a value, not a section")
+        try:
+            node[parts[-1]] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            node[parts[-1]] = value  # e.g. a path with a colon: keep it as the string it is
+        origins[key] = f"command line {item!r}"
+    return build(RunConfig, raw, "", origins, str(path) if path else "defaults")
 
 
-def build(cls, raw: Any, prefix: str, source: str):
+def _key_lines(node, path: str, prefix: str, origins: dict[str, str]) -> None:
+    """Record `file:line` for every key of a YAML mapping, nested keys dotted."""
+    if not isinstance(node, yaml.MappingNode):
+        return
+    for k, v in node.value:
+        key = f"{prefix}{k.value}"
+        origins[key] = f"{path}:{k.start_mark.line + 1}"
+        _key_lines(v, path, key + ".", origins)
+
+
+def build(cls, raw: Any, prefix: str = "", origins: dict[str, str] | None = None, source: str = "config"):
+    """Instantiate dataclass `cls` from a mapping, checking every key and value type."""
+    origins = origins or {}
+    section = prefix.rstrip(".")
+    where = origins.get(section, source) if section else source
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: {prefix.rstrip('.') or 'the config'} must be a mapping, got {raw!r}")
+        raise ConfigError(f"{where}: {section or 'the config'} must be a mapping of keys to values, got {raw!r}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
     for key, value in raw.items():
+        dotted = f"{prefix}{key}"
         if key not in names:
-            near = difflib.get_close_matches(str(key), names, n=1)
-            hint = f"; did you mean {prefix}{near[0]}?" if near else f"; known keys: {', '.join(prefix + n for n in names)}"
-            raise ConfigError(f"{source}: unknown config key {prefix}{key}{hint}")
-        kwargs[key] = _coerce(hints[key], value, f"{prefix}{key}", source)
+            near = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
+            hint = f"did you mean {prefix}{near[0]}?" if near else f"known keys: {', '.join(prefix + n for n in names)}"
+            # an override `foo.bar=1` creates section foo: report where its first key was written
+            origin = origins.get(dotted) or next((o for k, o in origins.items() if k.startswith(dotted + ".")), where)
+            raise ConfigError(f"{origin}: unknown config key {dotted}; {hint} "
+                              f"(`spar run --help-config` lists every key)")
+        kwargs[key] = _coerce(hints[key], value, dotted, origins, origins.get(dotted, where))
     try:
         return cls(**kwargs)
     except ValueError as e:
-        raise ConfigError(f"{source}: {e}") from None
+        if isinstance(e, ConfigError):
+            raise
+        # __post_init__ names the key (sections used twice, like actor/refiner, without their prefix);
+        # point at the line that set it when we know it
+        msg = str(e) if str(e).startswith(prefix) else prefix + str(e)
+        bad = msg.split("=", 1)[0].strip()
+        raise ConfigError(f"{origins.get(bad, where)}: {msg}") from None
 
 
-def _coerce(tp, value, key: str, source: str):
+_EXPECT = {int: "an integer", float: "a number", str: "a string", bool: "true or false", dict: "a mapping", list: "a list"}
+
+
+def _coerce(tp, value, key: str, origins: dict[str, str], where: str):
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", typing.Union)):
+    if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, key, source)
+        return _coerce(inner[0], value, key, origins, where)
     if dataclasses.is_dataclass(tp):
-        return build(tp, value if value is not None else {}, key + ".", source)
-    expect = {int: "an integer", float: "a number", str: "a string", bool: "true or false", dict: "a mapping", list: "a list"}
+        return build(tp, value if value is not None else {}, key + ".", origins, where)
     base = origin or tp
     ok = (
         (base is bool and isinstance(value, bool))
@@ -270,7 +373,10 @@ def _coerce(tp, value, key: str, source: str):
         or (base is list and isinstance(value, list))
     )
     if not ok:
-        raise ConfigError(f"{source}: {key}={value!r} should be {expect.get(base, base)}")
+        raise ConfigError(f"{where}: {key}={value!r} should be {_EXPECT.get(base, base)}")
+    if base is list and args:
+        for item in value:
+            _coerce(args[0], item, f"{key}[]", origins, where)
     return float(value) if base is float else value
 
 
@@ -279,16 +385,19 @@ def to_dict(cfg) -> dict:
 
 
 def dump_config(cfg) -> str:
+    """YAML with every key written out: what runs/<name>/config.yaml holds, loadable by load_config."""
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
 
 
 def describe(cls=RunConfig, prefix: str = "") -> list[str]:
-    """One line per key with its help text: what `spar run --help-config` prints."""
+    """One line per key with its default and help text: what `spar run --help-config` prints."""
     lines = []
     for f in dataclasses.fields(cls):
         tp = typing.get_type_hints(cls)[f.name]
         if dataclasses.is_dataclass(tp):
+            lines.append(f"{prefix}{f.name}.  ({f.metadata.get('help', '')})")
             lines += describe(tp, f"{prefix}{f.name}.")
         else:
-            lines.append(f"{prefix}{f.name}: {f.metadata.get('help', '')}")
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            lines.append(f"{prefix}{f.name} = {default!r}: {f.metadata.get('help', '')}")
     return lines

@@ -1,19 +1,16 @@
-"""The self-play loop end to end on the tiny model: files, manifest, training, resume after SIGKILL, bad input."""
+"""The self-play loop end to end on the tiny model: files, manifest, training, a finished rerun, bad input.
+
+Resume after SIGKILL is in test_resume.py; the data steps without a model in test_selfplay_data.py.
+"""
 
 import hashlib
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from spar.cli import main
-from spar.config import ConfigError, load_config
-from spar.selfplay.pairs import edit_distance
+from spar.config import dump_config, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 LOOP = REPO / "tests" / "assets" / "loop.yaml"
@@ -31,6 +28,14 @@ def test_loop_end_to_end(tmp_path, capsys):
     for t in ("0", "1"):
         assert all(manifest["iterations"][t][s]["status"] == "done" for s in stages)
         assert manifest["iterations"][t]["train_actor"]["trained"] and manifest["iterations"][t]["train_refiner"]["trained"]
+        for stage in ("sample", "judge", "negatives", "search", "pairs", "rft"):  # counts, checksums, timings
+            entry = manifest["iterations"][t][stage]
+            data = (root / entry["file"]).read_bytes()
+            assert entry["count"] == data.count(b"\n") and entry["sha256"] == hashlib.sha256(data).hexdigest()
+            assert entry["seconds"] >= 0
+        actor = manifest["iterations"][t]["train_actor"]
+        assert actor["sha256"] == hashlib.sha256((root / f"iter_{t}" / "actor" / "model.safetensors").read_bytes()).hexdigest()
+    assert not [p for p in root.rglob("*") if p.name.endswith((".partial", ".chunks", ".tmp"))]
     it0 = root / "iter_0"
     assert (it0 / "actor" / "model.safetensors").exists() and (it0 / "refiner" / "model.safetensors").exists()
     pairs = [json.loads(x) for x in (it0 / "pairs.jsonl").read_text().splitlines()]
@@ -40,83 +45,14 @@ def test_loop_end_to_end(tmp_path, capsys):
     assert (root / "config.yaml").read_text().startswith("name: loop")
     # iteration 1 starts from iteration 0's checkpoints
     assert json.loads((root / "iter_1" / "responses.jsonl").read_text().splitlines()[0])["model"].endswith("iter_0/actor")
+    assert manifest["iterations"]["1"]["search"]["count"] == manifest["iterations"]["1"]["negatives"]["count"]
     out = capsys.readouterr().out
-    assert "heldout prompt" in out
+    table = out.split("SPaR run")[1].splitlines()
+    assert "heldout prompt" in table[1] and table[2].split()[0] == "base" and [r.split()[0] for r in table[3:5]] == ["0", "1"]
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["iterations"][0]["refinement_pairs"] == manifest["iterations"]["0"]["pairs"]["refinement_pairs"] > 0
     assert run_cli(tmp_path) == 0
     assert "already complete" in capsys.readouterr().err
-
-
-def digest(root: Path) -> dict:
-    """Every record file and checkpoint of a run, by content (the run's own path masked: records name checkpoints)."""
-    out = {}
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and p.suffix in (".jsonl", ".safetensors"):
-            out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes().replace(str(root).encode(), b"RUN")).hexdigest()
-    return out
-
-
-def spar_run(out_dir: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "spar.cli", "run", "--config", str(LOOP), f"out_dir={out_dir}",
-           f"data.source={REPO / 'tests/assets/quote_instructions.jsonl'}"]
-    return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=dict(os.environ, PYTHONHASHSEED="0"))
-
-
-def kill_when(proc, condition, timeout=120):
-    end = time.time() + timeout
-    while time.time() < end and proc.poll() is None:
-        if condition():
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            return True
-        time.sleep(0.005)
-    proc.wait()
-    return False
-
-
-def test_sigkill_anywhere_then_rerun_gives_the_same_files(tmp_path):
-    """Killed mid-judging, mid-training and mid-search, the rerun ends with files equal to an uninterrupted run.
-
-    Compared: every JSONL record file and both models' weights. Not compared: timings in manifest.json.
-    """
-    ref = tmp_path / "ref"
-    assert spar_run(ref).wait() == 0
-    want = digest(ref / "loop")
-    run = tmp_path / "killed"
-    root = run / "loop"
-    def finished(t, stage):
-        try:
-            return json.loads((root / "manifest.json").read_text())["iterations"][t][stage]["status"] == "done"
-        except (OSError, ValueError, KeyError):
-            return False
-
-    points = [
-        lambda: (root / "iter_0" / "judgments.jsonl.partial").exists(),  # mid-judging
-        lambda: finished("0", "rft"),  # at or inside DPO training
-        lambda: finished("1", "judge"),  # at or inside the tree search of iteration 1
-    ]
-    killed = 0
-    for condition in points:
-        killed += kill_when(spar_run(run), condition)
-    assert killed >= 2  # the kills really interrupted the run
-    assert spar_run(run).wait() == 0
-    got = digest(root)
-    assert got == want
-    for line in (root / "iter_0" / "responses.jsonl").read_text().splitlines():
-        assert line.strip()
-    ids = [(json.loads(x)["instruction_id"], json.loads(x)["index"]) for x in (root / "iter_0" / "responses.jsonl").read_text().splitlines()]
-    assert len(ids) == len(set(ids))  # no record lost or duplicated
-
-
-def test_config_errors_before_any_compute(tmp_path):
-    with pytest.raises(ConfigError, match=r"unknown config key search.brnch; did you mean search.branch"):
-        load_config(LOOP, ["search.brnch=2"])
-    with pytest.raises(ConfigError, match=r"loop.yaml: sample.k='five' should be an integer"):
-        load_config(LOOP, ["sample.k=five"])
-    with pytest.raises(ConfigError, match=r"judge.kind='majority'"):
-        load_config(None, ["judge.kind=majority"])
-    cfg = load_config(LOOP, ["train.dpo.lora={r: 4}"])
-    assert cfg.train.dpo.lora.r == 4 and cfg.train.dpo.lora.alpha == 32
 
 
 def test_malformed_instruction_line_is_named(tmp_path, capsys):
@@ -128,17 +64,35 @@ def test_malformed_instruction_line_is_named(tmp_path, capsys):
     assert not (tmp_path / "loop" / "iter_0").exists()
 
 
+def test_bad_inputs_are_refused_before_any_compute(tmp_path, capsys):
+    good = REPO / "tests/assets/quote_instructions.jsonl"
+    dup = tmp_path / "dup.jsonl"
+    rows = good.read_text().splitlines()
+    dup.write_text(rows[0] + "\n\n" + rows[1] + "\n" + rows[0] + "\n")
+    bad_eval = tmp_path / "ifeval.jsonl"
+    bad_eval.write_text('{"key": 1, "prompt": "p", "instruction_id_list": ["punctuation:no_comma"], "kwargs": []}\n')
+    cases = [
+        ([f"data.source={dup}"], "dup.jsonl:4: id 'q0' repeats line 1"),
+        ([f"data.source={tmp_path / 'none.jsonl'}"], "data.source=" + str(tmp_path / "none.jsonl") + ": file not found"),
+        ([f"data.source={good}", "--eval-data", str(bad_eval)], "ifeval.jsonl:1: instruction_id_list and kwargs"),
+        ([f"data.source={good}", "train.dpo.accelerate_config=nope.yaml"], "train.dpo.accelerate_config=nope.yaml: file not found"),
+    ]
+    for extra, message in cases:
+        assert main(["run", "--config", str(LOOP), f"out_dir={tmp_path}", *extra]) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "loop" / "iter_0").exists() and not (tmp_path / "loop" / "eval_base").exists()
+
+
 def test_changed_config_on_resume_is_refused(tmp_path, capsys):
-    assert run_cli(tmp_path, "iterations=1") == 0
-    assert run_cli(tmp_path, "iterations=1", "sample.k=3") == 2
+    """A rerun must use the run's own config: other settings would silently mix two experiments."""
+    from spar.selfplay.loop import Loop
+
+    cfg = load_config(LOOP, [f"out_dir={tmp_path}", f"data.source={REPO / 'tests/assets/quote_instructions.jsonl'}"])
+    Loop(cfg)._check_config()  # what the first run writes before any stage
+    assert (tmp_path / "loop" / "config.yaml").read_text() == dump_config(cfg)
+    assert run_cli(tmp_path, "sample.k=3") == 2
     assert "different config" in capsys.readouterr().err
-
-
-def test_edit_distance_counts_tokens():
-    assert edit_distance("a b c", "a b c") == 0
-    assert edit_distance("a b c", "a x c") == 1
-    assert edit_distance("a, b", "a b") == 1
-    assert edit_distance("", "one two") == 2
+    assert not (tmp_path / "loop" / "iter_0").exists()  # refused before any compute
 
 
 @pytest.mark.slow

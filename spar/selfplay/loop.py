@@ -19,6 +19,7 @@ from its last whole chunk.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import sys
@@ -55,6 +56,28 @@ class Loop:
             self._backends[key] = make_backend(mc.backend, name, **options)
         return self._backends[key]
 
+    def release_models(self, keep: tuple[str, ...] = ()) -> None:
+        """Drop loaded models except those named in `keep`.
+
+        Training needs the memory a generation engine holds (a vLLM engine
+        reserves most of the GPU), and iteration t+1 generates from new
+        checkpoints, so the old copies are freed rather than left to pile up.
+        """
+        dropped = [k for k in self._backends if k[1] not in keep]
+        for k in dropped:
+            backend = self._backends.pop(k)
+            for method in ("close", "shutdown"):
+                if callable(getattr(backend, method, None)):
+                    getattr(backend, method)()
+        if dropped and "spar.models" in sys.modules:
+            sys.modules["spar.models"].load_model.cache_clear()  # the per-process model cache holds them too
+        if dropped and "torch" in sys.modules:
+            import gc
+
+            gc.collect()
+            if sys.modules["torch"].cuda.is_available():
+                sys.modules["torch"].cuda.empty_cache()
+
     def judge(self, refiner_name: str):
         from spar.judge import make_judge
 
@@ -78,6 +101,7 @@ class Loop:
 
     def run(self) -> dict:
         cfg, rd = self.cfg, self.rd
+        self._check_inputs()
         self._check_config()
         instructions = self._instructions()
         if all(rd.done(t, "eval") for t in range(cfg.iterations)):
@@ -93,6 +117,23 @@ class Loop:
         for t in range(cfg.iterations):
             self._iteration(t, train, by_id, heldout)
         return self.summary()
+
+    def _check_inputs(self) -> None:
+        """Every file the run will read, checked now: a bad path or line must not surface after hours of compute."""
+        cfg = self.cfg
+        if cfg.data.source != "synth" and not Path(cfg.data.source).is_file():
+            raise FileNotFoundError(f"data.source={cfg.data.source}: file not found; give a JSONL file of Instruction "
+                                    f"records ({{id, prompt, constraints, source, split}}) or `synth`")
+        if cfg.eval.ifeval_data:
+            from spar.data.ifeval import load_ifeval
+
+            load_ifeval(cfg.eval.ifeval_data)  # names file:line of a malformed row
+        if cfg.data.leak_check and not Path(cfg.data.leak_check).exists():
+            raise FileNotFoundError(f"data.leak_check={cfg.data.leak_check}: file not found")
+        for key, s in (("train.dpo", cfg.train.dpo), ("train.rft", cfg.train.rft)):
+            if s.accelerate_config and not Path(s.accelerate_config).exists():
+                raise FileNotFoundError(f"{key}.accelerate_config={s.accelerate_config}: file not found (relative paths "
+                                        f"start where spar runs; configs/accelerate/ holds zero3.yaml and fsdp.yaml)")
 
     def _check_config(self) -> None:
         path = self.rd.root / "config.yaml"
@@ -113,7 +154,14 @@ class Loop:
                 instructions = read_jsonl(cfg.data.source, Instruction)
                 from spar.constraints import get, is_soft
 
-                for lineno, inst in enumerate(instructions, start=1):
+                # file line of each record (blank lines are skipped by the reader)
+                lines = [n for n, text in enumerate(Path(cfg.data.source).read_text().splitlines(), 1) if text.strip()]
+                seen: dict[str, int] = {}
+                for lineno, inst in zip(lines, instructions):
+                    if inst.id in seen:
+                        raise ValueError(f"{cfg.data.source}:{lineno}: id {inst.id!r} repeats line {seen[inst.id]}; "
+                                         f"every instruction needs its own id (records are keyed by it)")
+                    seen[inst.id] = lineno
                     for c in inst.constraints:
                         if not is_soft(c["id"]):
                             try:
@@ -138,6 +186,7 @@ class Loop:
         cfg, rd = self.cfg, self.rd
         d = rd.iter_dir(t)
         actor_name, refiner_name = self.models_for(t)
+        self.release_models(keep=(actor_name, refiner_name))
         if cfg.data.per_iteration and cfg.data.per_iteration < len(train):
             train = random.Random(cfg.seed + t).sample(train, cfg.data.per_iteration)
         seed = cfg.seed + 1000 * t
@@ -159,9 +208,11 @@ class Loop:
         judgments = read_jsonl(d / "judgments.jsonl", Judgment)
 
         if not rd.done(t, "negatives"):
-            negatives = select_negatives(responses, judgments, seed)
-            write_jsonl(d / "negatives.jsonl", negatives)
-            rd.record(t, "negatives", file=d / "negatives.jsonl", count=len(negatives))
+            with Timer() as tm:
+                negatives = select_negatives(responses, judgments, seed)
+                write_jsonl(d / "negatives.jsonl", negatives)
+            rd.record(t, "negatives", file=d / "negatives.jsonl", count=len(negatives), seconds=tm.seconds,
+                      instructions=len({r.instruction_id for r in responses}))
         negatives = read_jsonl(d / "negatives.jsonl", Negative)
 
         if not rd.done(t, "search"):
@@ -186,19 +237,22 @@ class Loop:
         trees = read_jsonl(d / "trees.jsonl", Tree)
 
         if not rd.done(t, "pairs"):
-            pairs = refinement_pairs(trees, by_id) + sampled_pairs(responses, judgments, negatives, by_id, seed)
-            write_jsonl(d / "pairs.jsonl", pairs)
-            write_jsonl(d / "pairs_trl.jsonl", [p.to_trl() for p in pairs if p.source == cfg.pairs.train_on])
-            rd.record(t, "pairs", file=d / "pairs.jsonl", count=len(pairs),
+            with Timer() as tm:
+                pairs = refinement_pairs(trees, by_id) + sampled_pairs(responses, judgments, negatives, by_id, seed)
+                write_jsonl(d / "pairs.jsonl", pairs)
+                write_jsonl(d / "pairs_trl.jsonl", [p.to_trl() for p in pairs if p.source == cfg.pairs.train_on])
+            rd.record(t, "pairs", file=d / "pairs.jsonl", count=len(pairs), seconds=tm.seconds,
                       **{f"{s}_pairs": sum(p.source == s for p in pairs) for s in ("refinement", "sampled")},
                       **{f"{s}_edit_distance": _mean([p.edit_distance for p in pairs if p.source == s])
                          for s in ("refinement", "sampled")})
         pairs = read_jsonl(d / "pairs.jsonl", Pair)
 
         if not rd.done(t, "rft"):
-            examples = build_rft(trees, judgments, responses, by_id, cfg.rft_data, cfg.judge.kind != "llm", seed)
-            write_jsonl(d / "rft.jsonl", examples)
-            rd.record(t, "rft", file=d / "rft.jsonl", count=len(examples),
+            with Timer() as tm:
+                examples = build_rft(trees, judgments, responses, by_id, cfg.rft_data, cfg.judge.kind, seed,
+                                     prefill=cfg.search.prefill)
+                write_jsonl(d / "rft.jsonl", examples)
+            rd.record(t, "rft", file=d / "rft.jsonl", count=len(examples), seconds=tm.seconds,
                       refine=sum(e.kind == "refine" for e in examples), judge=sum(e.kind == "judge" for e in examples))
         examples = read_jsonl(d / "rft.jsonl", RFTExample)
 
@@ -211,9 +265,12 @@ class Loop:
 
                 subset = d / "pairs_train.jsonl"
                 write_jsonl(subset, train_pairs)
+                self.release_models()
+                print(f"iter {t} train actor (DPO): {len(train_pairs)} pairs", file=sys.stderr)
                 with Timer() as tm:
                     out = train_dpo(model_dir(actor_name), train_pairs, d / "actor", cfg.train.dpo, data_file=subset)
                 info = {"model": str(out), "trained": True, "pairs": len(train_pairs), "seconds": tm.seconds,
+                        "sha256": _weights_checksum(out),
                         "metrics": json.loads((out / "train_metrics.json").read_text())}
             rd.record(t, "train_actor", **info)
 
@@ -223,9 +280,12 @@ class Loop:
                 from spar.models import model_dir
                 from spar.train.rft import train_rft
 
+                self.release_models()
+                print(f"iter {t} train refiner (RFT): {len(examples)} examples", file=sys.stderr)
                 with Timer() as tm:
                     out = train_rft(model_dir(refiner_name), examples, d / "refiner", cfg.train.rft, data_file=d / "rft.jsonl")
                 info = {"model": str(out), "trained": True, "examples": len(examples), "seconds": tm.seconds,
+                        "sha256": _weights_checksum(out),
                         "metrics": json.loads((out / "train_metrics.json").read_text())}
             rd.record(t, "train_refiner", **info)
 
@@ -239,6 +299,8 @@ class Loop:
         from spar.selfplay.evaluate import heldout_scores, ifeval_scores
 
         actor = self.backend("actor", actor_name)
+        print(f"evaluate {actor_name}: {len(heldout)} held-out instructions"
+              + (f" + IFEval data {self.cfg.eval.ifeval_data}" if self.cfg.eval.ifeval_data else ""), file=sys.stderr)
         scores = heldout_scores(actor, heldout, self.cfg.eval.max_new_tokens, out_dir) if heldout else {}
         if self.cfg.eval.ifeval_data:
             scores.update(ifeval_scores(actor, self.cfg.eval.ifeval_data, self.cfg.eval.ifeval_limit,
@@ -266,6 +328,14 @@ class Loop:
                 "scores": rd.stage(t, "eval").get("scores", {}),
             })
         return {"run": str(rd.root), "before": rd.stage("base", "eval").get("scores", {}), "iterations": rows}
+
+
+def _weights_checksum(model_dir: Path) -> str:
+    """sha256 over a checkpoint's weight files, in name order."""
+    h = hashlib.sha256()
+    for f in sorted(Path(model_dir).glob("*.safetensors")):
+        h.update(f.read_bytes())
+    return h.hexdigest()
 
 
 def _mean(xs: list) -> float | None:

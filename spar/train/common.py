@@ -1,10 +1,14 @@
-"""What the DPO and RFT trainers share: settings for the machine, LoRA, atomic checkpoints, launching.
+"""What the DPO and RFT trainers share: machine settings, loading, LoRA, data files, atomic checkpoints.
 
-Training always reads a model from a directory (TRL reloads the reference
-model from the policy's path) and writes a new directory: safetensors plus
-tokenizer, renamed into place only when complete. `launch` runs a training
-entry point in-process, or through `accelerate launch` when more than one
-process or an accelerate/DeepSpeed config is asked for.
+Training reads a model from a directory (TRL rebuilds a reference model from
+the policy's path, and launched processes each load it) and writes a new
+directory: safetensors + tokenizer + train_metrics.json, assembled in a
+hidden folder beside it and renamed into place only when complete. The
+scratch folder (trainer output, data file, datasets cache) is removed after.
+
+    <out>/                 the checkpoint (after the rename)
+    .<out>-work/           scratch, shared by the processes of a launch
+    .<out>-save/           the checkpoint being assembled
 """
 
 from __future__ import annotations
@@ -12,18 +16,35 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from spar.config import LoraSettings
 
 
+def resolve_model(model: str | Path) -> Path:
+    """A saved model directory for `model`: a path, or a spar name (tiny-random, the embedded model) saved once."""
+    from spar.models import model_dir
+
+    path = model_dir(str(model))
+    if not (Path(path) / "config.json").exists():
+        raise FileNotFoundError(f"model {model!r} is not a saved directory; training needs one "
+                                f"(a path written by save_pretrained, tiny-random or smollm2-135m-instruct)")
+    return Path(path)
+
+
 def machine_args(seed: int) -> dict[str, Any]:
-    """TrainingArguments that work where we are: CPU without bf16, or GPU with bf16 when supported."""
+    """TrainingArguments that work where we are.
+
+    No GPU: `use_cpu` and full fp32 (bf16 without a GPU makes the trainer
+    refuse to start; fp16 is GPU-only), and no gradient checkpointing: TRL
+    turns it on by default to save GPU memory, which costs a second forward
+    pass per step, and a model small enough to train on a CPU fits in RAM
+    without it. GPU: bf16 when the card supports it, checkpointing kept.
+    Checkpointing mid-run is off: a stage is short and reruns from its start,
+    and optimizer states would only be disk to clean up.
+    """
     import torch
 
     gpu = torch.cuda.is_available()
@@ -31,6 +52,7 @@ def machine_args(seed: int) -> dict[str, Any]:
         use_cpu=not gpu,
         bf16=gpu and torch.cuda.is_bf16_supported(),
         fp16=False,
+        gradient_checkpointing=gpu,
         report_to="none",
         save_strategy="no",
         logging_steps=1,
@@ -41,31 +63,56 @@ def machine_args(seed: int) -> dict[str, Any]:
     )
 
 
+def load_for_training(model_dir: Path):
+    """(model, tokenizer) in fp32: the trainer's master weights.
+
+    A bf16 checkpoint trained in bf16 would lose updates of the paper's size
+    (lr 2e-7 is below bf16's resolution for typical weights); GPUs still
+    compute in bf16 through autocast.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    return model, tokenizer
+
+
 def work_dir(out_dir: Path) -> Path:
     """Scratch folder beside a checkpoint: trainer output, the training data file, its cache."""
     return Path(out_dir).parent / f".{Path(out_dir).name}-work"
 
 
-def fresh_work_dir(out_dir: Path) -> Path:
-    """Emptied before a training run starts (never inside it: launched processes share it)."""
+def save_dir(out_dir: Path) -> Path:
+    return Path(out_dir).parent / f".{Path(out_dir).name}-save"
+
+
+def write_data(out_dir: Path, rows: list[dict]) -> Path:
+    """Start a training run: empty the scratch folder and write the training rows (JSONL) into it.
+
+    Done once, before any process starts, so a launch's processes read one file.
+    """
     work = work_dir(out_dir)
     shutil.rmtree(work, ignore_errors=True)
-    shutil.rmtree(Path(out_dir).parent / f".{Path(out_dir).name}-save", ignore_errors=True)
-    return work
+    shutil.rmtree(save_dir(out_dir), ignore_errors=True)
+    work.mkdir(parents=True)
+    data = work / "train.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return data
 
 
-def dataset_in(work_dir: str, rows: list[dict]):
-    """A datasets.Dataset backed by files in `work_dir`, so every process of a launch shares its cache."""
+def load_rows(data_file: Path, out_dir: Path):
+    """A datasets.Dataset over the JSONL, cached in the scratch folder of `out_dir`.
+
+    File-backed on purpose: TRL caches precomputed reference log-probs next
+    to the dataset's cache files, where every process of a launch finds them.
+    """
     from datasets import load_dataset
 
-    work = Path(work_dir)
-    work.mkdir(parents=True, exist_ok=True)
-    data = work / "train.jsonl"
-    if not data.exists():  # written once; with several processes the first one writes it
-        tmp = work / f"train.jsonl.{os.getpid()}"
-        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-        os.replace(tmp, data)
-    return load_dataset("json", data_files=str(data), split="train", cache_dir=str(work / "cache"))
+    return load_dataset("json", data_files=str(data_file), split="train",
+                        cache_dir=str(work_dir(out_dir) / "cache"))
 
 
 def peft_config(lora: LoraSettings | dict | None):
@@ -74,32 +121,38 @@ def peft_config(lora: LoraSettings | dict | None):
     from peft import LoraConfig
 
     lora = lora if isinstance(lora, LoraSettings) else LoraSettings(**lora)
-    return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules,
-                      task_type="CAUSAL_LM")
+    return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                      target_modules=list(lora.target_modules), task_type="CAUSAL_LM")
 
 
 def save_checkpoint(trainer, tokenizer, base_dir: Path, out_dir: Path, metrics: dict) -> Path:
-    """Save the trained model as safetensors with its tokenizer, LoRA merged into `base_dir`'s weights.
+    """Save the trained model as safetensors with its tokenizer and metrics; LoRA merged into the base weights.
 
     Every process takes part in `save_model` (ZeRO-3 and FSDP gather the
     weights there); the main process then merges adapters if any, writes the
-    tokenizer and metrics, and renames the folder into place.
+    tokenizer and metrics, drops what is not a model, and renames the folder
+    into place (replacing an older checkpoint only now, when the new one is whole).
     """
     out_dir = Path(out_dir)
-    staged = out_dir.parent / f".{out_dir.name}-save"
+    staged = save_dir(out_dir)
+    if trainer.is_world_process_zero():  # a crashed earlier save must not leave e.g. an adapter behind
+        shutil.rmtree(staged, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
     trainer.save_model(str(staged))
     if not trainer.is_world_process_zero():
         return out_dir
     if (staged / "adapter_config.json").exists():  # LoRA: the next iteration generates from a plain model
+        import torch
         from peft import PeftModel
         from transformers import AutoModelForCausalLM
 
-        merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir), staged).merge_and_unload()
+        base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+        merged = PeftModel.from_pretrained(base, staged).merge_and_unload()
         shutil.rmtree(staged)
         merged.save_pretrained(staged, safe_serialization=True)
     tokenizer.save_pretrained(staged)
     (staged / "train_metrics.json").write_text(json.dumps(metrics, indent=2))
-    for junk in ("training_args.bin",):
+    for junk in ("training_args.bin", "README.md"):
         (staged / junk).unlink(missing_ok=True)
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -108,37 +161,26 @@ def save_checkpoint(trainer, tokenizer, base_dir: Path, out_dir: Path, metrics: 
     return out_dir
 
 
-def summarize(trainer, started: float, n_examples: int) -> dict:
+METRICS = ("loss", "rewards/accuracies", "rewards/margins", "rewards/chosen", "rewards/rejected", "mean_token_accuracy")
+
+
+def summarize(trainer, started: float, n_examples: int, train_seconds: float) -> dict:
+    """train_metrics.json: size, steps, time, the first and last logged step, and means over the run.
+
+    `seconds` is the whole stage (loading, reference pass, training);
+    `train_seconds` the optimizer loop alone, the trainer's own timer.
+    """
     logs = [entry for entry in trainer.state.log_history if "loss" in entry]
-    keep = ("loss", "rewards/accuracies", "rewards/margins", "rewards/chosen", "rewards/rejected")
+    keys = [k for k in METRICS if logs and k in logs[0]]
+    steps = trainer.state.global_step
+    seconds = time.time() - started
     return {
         "examples": n_examples,
-        "steps": trainer.state.global_step,
-        "seconds": round(time.time() - started, 1),
-        "first": {k: logs[0][k] for k in keep if logs and k in logs[0]},
-        "last": {k: logs[-1][k] for k in keep if logs and k in logs[-1]},
+        "steps": steps,
+        "processes": trainer.args.world_size,
+        "seconds": round(seconds, 1),
+        "train_seconds": round(train_seconds, 2),
+        "first": {k: logs[0][k] for k in keys},
+        "last": {k: logs[-1][k] for k in keys},
+        "mean": {k: sum(e[k] for e in logs) / len(logs) for k in keys},
     }
-
-
-def launch(module: str, data: Path, model_path: Path, out_dir: Path, settings: Any, num_processes: int = 1,
-           accelerate_config: str | None = None) -> Path:
-    """Run `python -m <module>` through `accelerate launch` (multi-process / DeepSpeed / FSDP)."""
-    settings_file = Path(out_dir).parent / f".{Path(out_dir).name}-settings.json"
-    settings_file.parent.mkdir(parents=True, exist_ok=True)
-    settings_file.write_text(json.dumps(asdict(settings)))
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(num_processes)]
-    if accelerate_config:
-        cmd += ["--config_file", accelerate_config]
-    elif num_processes > 1:
-        # torchrun-style launch; on a machine without GPUs the trainer runs with use_cpu
-        # and accelerate joins the processes over gloo (its `--cpu` flag would start only one).
-        cmd += ["--multi_gpu"]
-    cmd += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-            "-m", module, "--data", str(data), "--model", str(model_path), "--out", str(out_dir),
-            "--settings", str(settings_file)]
-    env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
-    result = subprocess.run(cmd, env=env)
-    if result.returncode != 0:
-        raise RuntimeError(f"training failed (exit {result.returncode}): {' '.join(cmd)}")
-    settings_file.unlink(missing_ok=True)
-    return Path(out_dir)
