@@ -20,6 +20,8 @@ from typing import Any, Callable
 
 import yaml
 
+from spar.errors import UserError
+
 
 def _help(text: str, default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING):
     if factory is not dataclasses.MISSING:
@@ -265,7 +267,7 @@ class RunConfig:
 # ---- loading ---------------------------------------------------------------------------
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     pass
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, TypeVar
 
+from spar.errors import UserError
+
 Message = dict[str, str]  # {"role": "user" | "assistant" | "system", "content": str}
 
 
@@ -120,7 +122,7 @@ class RFTExample:
     source: str = ""
 
 
-class RecordError(ValueError):
+class RecordError(UserError):
     """A JSONL line that is not a valid record; the message names file:line."""
 
 
