@@ -69,6 +69,8 @@ class SearchConfig:
     max_new_tokens: int = _help("length limit of one refinement (reflection included)", 384)
     seed: int = _help("sampling seed of the search", 0)
     prefill: bool = _help("start each refinement with the start marker (for small models that skip the reflection)", False)
+    accept_truncated: bool = _help("let a refinement cut by max_new_tokens end the search as the answer (by default it "
+                                   "is judged and may be refined further, but never counts as judged right)", False)
 
     def __post_init__(self) -> None:
         if self.strategy not in ("bfs", "dfs"):

@@ -49,6 +49,7 @@ class Response:
     index: int
     text: str
     model: str = ""
+    truncated: bool = False  # cut by max_new_tokens: never a chosen response by default
 
     @property
     def id(self) -> str:

@@ -139,8 +139,8 @@ def test_deterministic_on_the_tiny_model():
 def test_config_validation():
     with pytest.raises(ValueError, match="search.strategy='mcts'"):
         SearchConfig(strategy="mcts")
-    with pytest.raises(ValueError, match="search.gate=1"):
-        SearchConfig(gate=1)
+    with pytest.raises(ValueError, match="search.gate=1.5"):  # issue 10 item 12: gate in [0, 1]
+        SearchConfig(gate=1.5)
 
 
 def test_prefill_starts_the_refinement_with_the_marker():
@@ -164,3 +164,130 @@ def test_hf_backend_continues_a_prefilled_turn():
     chat = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "<refined>\n"}]
     text = backend.render(chat)
     assert text.endswith("<refined>\n") and not text.endswith("<|im_start|>assistant\n")
+
+
+class CutBackend(ScriptedBackend):
+    """A scripted refiner whose replies for the responses in `cut` stop at max_new_tokens (finish_reason length)."""
+
+    def __init__(self, respond, cut):
+        super().__init__(respond=respond)
+        self.cut = cut
+
+    def generate(self, chats, params):
+        out = super().generate(chats, params)
+        for chat, row in zip(chats, out):
+            parent = re.search(r"\[Response\]\n(.*?)\n", chat[0]["content"]).group(1)
+            for i, c in enumerate(row):
+                if f"{parent}.{i}" in self.cut:
+                    c.finish_reason = "length"
+        return out
+
+
+def cut_refiner(cut):
+    """Like refiner(), but a child listed in `cut` is written without its end marker and cut by length."""
+    def respond(chat, i):
+        parent = re.search(r"\[Response\]\n(.*?)\n", chat[0]["content"]).group(1)
+        child = f"{parent}.{i}"
+        return f"change it\n<refined>{child}" if child in cut else f"change it\n<refined>{child}</refined>"
+    return CutBackend(respond, cut)
+
+
+@pytest.mark.parametrize("strategy", ["bfs", "dfs"])
+def test_truncated_refinement_is_never_judged_right_but_may_be_refined(strategy):
+    """Old code: a refinement cut by max_new_tokens with a high value ended the search as the answer,
+    so a half-written response became a chosen one; nodes carried no mark of the cut."""
+    table = {"r.0": 1.0, "r.1": 0.4, "r.0.1": 0.9}
+    (tree,), _, _ = grow(table, backend=cut_refiner({"r.0"}), strategy=strategy, max_refinements=100)
+    nodes = {n["response"]: n for n in tree.nodes}
+    assert nodes["r.0"]["truncated"] and nodes["r.0"]["value"] == 1.0  # judged like any node
+    assert not any(n["truncated"] for n in tree.nodes if n["response"] != "r.0")
+    assert tree.success and nodes["r.0.1"]["id"] == tree.best  # the cut node was refined into a whole answer
+    # allowed explicitly, the cut node is an answer like any other
+    (tree,), _, _ = grow(table, backend=cut_refiner({"r.0"}), strategy=strategy, accept_truncated=True)
+    assert tree.success and [n["response"] for n in tree.nodes if n["id"] == tree.best] == ["r.0"]
+
+
+def test_bfs_answers_with_the_best_whole_refinement_of_the_level():
+    """A cut node above a whole one judged right: the whole one is the answer, at the same level."""
+    (tree,), _, _ = grow({"r.0": 1.0, "r.2": 0.75}, backend=cut_refiner({"r.0"}), strategy="bfs")
+    assert tree.success and tree.calls["refine"] == 3
+    assert [n["response"] for n in tree.nodes if n["id"] == tree.best] == ["r.2"]
+
+
+def test_only_all_cut_refinements_fail_the_search():
+    (tree,), _, _ = grow({"r.0": 1.0}, backend=cut_refiner({"r.0"}), strategy="bfs", max_depth=1)
+    assert not tree.success and tree.nodes[1]["truncated"]
+
+
+def test_truncation_is_the_cut_before_the_end_marker():
+    """A length cut after the end marker lost only chatter: the refinement is whole. With prefill, the
+    completion continues the prefilled marker, so a length cut is a cut refinement."""
+    def respond(chat, i):
+        if chat[-1]["role"] == "assistant":  # prefilled
+            return ["whole answer", "cut answ"][i]
+        return ["<refined>whole</refined> and then some chatter", "<refined>cut answ", "no markers at all"][i]
+
+    class Length(ScriptedBackend):
+        def generate(self, chats, params):
+            out = super().generate(chats, params)
+            for row in out:
+                for i, c in enumerate(row):
+                    c.finish_reason = "length" if i > 0 or "chatter" in c.text else "stop"
+            return out
+
+    (tree,) = search_trees([Root(INST, "r", "bad")], Length(respond=respond), TableJudge({}), SearchConfig(max_depth=1))
+    assert [(n["response"], n["truncated"], n["failed"]) for n in tree.nodes[1:]] == [
+        ("whole", False, False), ("cut answ", True, False), ("no markers at all", True, True)]
+    (tree,) = search_trees([Root(INST, "r", "bad")], Length(respond=respond), TableJudge({}),
+                           SearchConfig(max_depth=1, branch=2, prefill=True))
+    assert [(n["response"], n["truncated"]) for n in tree.nodes[1:]] == [("whole answer", False), ("cut answ", True)]
+
+
+def test_truncated_flag_round_trips_and_old_trees_still_load():
+    from spar.search.tree import nodes_of
+
+    (tree,), _, _ = grow({}, backend=cut_refiner({"r.1"}), strategy="bfs", max_depth=1)
+    assert nodes_of(tree)["0.1"].truncated and not nodes_of(tree)["0.0"].truncated
+    for n in tree.nodes:
+        del n["truncated"]  # a tree written before the field existed
+    assert not nodes_of(tree)["0.1"].truncated
+
+
+def test_loop_counts_truncated_responses_and_refinements(tmp_path, capsys, monkeypatch):
+    """The manifest's sample and search records and the printed summary count completions cut by length.
+    Old code: no count anywhere, and a cut refinement judged "yes" made the tree succeed."""
+    import json
+    from pathlib import Path
+
+    from spar.backends.base import Completion
+    from spar.cli import main
+
+    repo = Path(__file__).resolve().parents[1]
+    def generate(self, chats, params):
+        """Refine requests: an answer cut mid-way. Judge requests: "No" for samples, "Yes" for the refinement."""
+        self.calls.append((chats, params))
+        if chats and chats[0][-1]["content"].startswith("Now rewrite"):
+            return [[Completion('<refined>"A quoted', finish_reason="length") for _ in range(params.n)] for _ in chats]
+        verdicts = ["Verdict: Yes" if '\n"A quoted\n' in c[0]["content"] else "Verdict: No" for c in chats]
+        return [[Completion(v) for _ in range(params.n)] for v in verdicts]
+
+    monkeypatch.setattr(ScriptedBackend, "generate", generate)
+    assert main(["run", "--config", str(repo / "tests/assets/loop.yaml"), f"out_dir={tmp_path}",
+                 f"data.source={repo / 'tests/assets/quote_instructions.jsonl'}", "iterations=1", "judge.kind=llm",
+                 "sample.max_new_tokens=3", "train.actor=false", "train.refiner=false"]) == 0
+    root = tmp_path / "loop"
+    manifest = json.loads((root / "manifest.json").read_text())["iterations"]["0"]
+    responses = [json.loads(x) for x in (root / "iter_0" / "responses.jsonl").read_text().splitlines()]
+    cut = sum(r["truncated"] for r in responses)
+    assert manifest["sample"]["truncated"] == cut > 0  # the tiny model never ends within 3 tokens
+    trees = [json.loads(x) for x in (root / "iter_0" / "trees.jsonl").read_text().splitlines()]
+    assert trees and manifest["search"]["truncated"] == manifest["search"]["refinements"] > 0
+    assert all(n["value"] == 1.0 for t in trees for n in t["nodes"][1:])
+    assert not any(t["success"] for t in trees)  # every refinement was judged "yes", but each was cut
+    out = capsys.readouterr().out
+    table = out.split("SPaR run")[1].splitlines()
+    header, row = table[1].split(), table[3].split()
+    assert row[header.index("cut(smp)")] == str(cut)
+    assert row[header.index("cut(ref)")] == str(manifest["search"]["truncated"])
+    summary = json.loads(out.strip().splitlines()[-1])["iterations"][0]
+    assert summary["truncated_responses"] == cut and summary["truncated_refinements"] == manifest["search"]["truncated"]

@@ -1,8 +1,10 @@
 """Breadth-first refinement search, as in SPaR (the paper's default).
 
 Expand every frontier node `branch` times and finish the whole level; if
-the best child's value > gate, it is the answer; otherwise the best
-`select` children of the level form the next frontier, up to `max_depth`.
+the best child's value > gate, it is the answer (a child cut by
+max_new_tokens never is, unless search.accept_truncated, though it may
+stay on the frontier); otherwise the best `select` children of the level
+form the next frontier, up to `max_depth`.
 With 3/2/3 that is at most 3 + 6 + 6 = 15 refinements.
 
 Written as a generator: it yields the nodes to expand (with how many
@@ -12,7 +14,7 @@ many trees in one batch.
 
 from __future__ import annotations
 
-from spar.search.tree import Node, Outcome, SearchConfig, ranked
+from spar.search.tree import Node, Outcome, SearchConfig, judged_right, ranked
 
 
 def bfs(root: Node, cfg: SearchConfig, budget: list[int]):
@@ -33,7 +35,9 @@ def bfs(root: Node, cfg: SearchConfig, budget: list[int]):
             break
         if top[0].score > best.score or best is root:
             best = top[0]
-        if top[0].score > cfg.gate:
-            return Outcome(True, top[0])
+        right = [n for n in top if judged_right(n, cfg)]
+        if right:
+            return Outcome(True, right[0])
+        # a truncated node may stay on the frontier: refining it can give a whole answer
         frontier = top[: cfg.select]
     return Outcome(False, best)

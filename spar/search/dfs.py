@@ -1,8 +1,10 @@
 """Depth-first refinement search, as in SPaR.
 
 Expand a node `branch` times; if the best child's value > gate, it is the
-answer; otherwise recurse into the best `select` children in order, down
-to `max_depth`. The first success anywhere ends the search.
+answer (a child cut by max_new_tokens never is, unless
+search.accept_truncated, though it may still be recursed into); otherwise
+recurse into the best `select` children in order, down to `max_depth`.
+The first success anywhere ends the search.
 
 A generator like bfs(): it yields nodes to expand and receives their judged
 children.
@@ -10,7 +12,7 @@ children.
 
 from __future__ import annotations
 
-from spar.search.tree import Node, Outcome, SearchConfig, ranked
+from spar.search.tree import Node, Outcome, SearchConfig, judged_right, ranked
 
 
 def dfs(root: Node, cfg: SearchConfig, budget: list[int]):
@@ -30,8 +32,9 @@ def _visit(node: Node, cfg: SearchConfig, budget: list[int], found: list[Node]):
     children: list[Node] = yield [(node, k)]
     found.extend(children)
     top = ranked(children)
-    if top and top[0].score > cfg.gate:
-        return Outcome(True, top[0])
+    right = [n for n in top if judged_right(n, cfg)]
+    if right:
+        return Outcome(True, right[0])
     if node.depth + 1 >= cfg.max_depth:
         return None
     for child in top[: cfg.select]:

@@ -5,8 +5,9 @@
 Every tree is a BFS or DFS generator (bfs.py, dfs.py) that asks for nodes
 to be expanded. The engine advances all trees together: at each step it
 sends every pending refine request of every tree to the backend as one
-batch (each node asks for `branch` samples), parses the refinements, then
-judges every new child of every tree in one judge call (the judge's cache
+batch (each node asks for `branch` samples), parses the refinements (and
+marks those cut by max_new_tokens as `truncated`), then judges every new
+child of every tree in one judge call (the judge's cache
 is shared by all trees). The reference implementation instead runs one
 request at a time per process.
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from spar.backends.base import Backend, SamplingParams
-from spar.parsing import REFINED_START, parse_refinement
+from spar.parsing import REFINED_END, REFINED_START, parse_refinement
 from spar.prompts import refine_chat
 from spar.records import Instruction, Tree
 from spar.search.bfs import bfs
@@ -115,14 +116,29 @@ def _refine(requests, runs, backend, cfg, step) -> dict[int, list[Node]]:
             for c in outs:
                 run = runs[i]
                 siblings = sum(1 for n in run.nodes if n.parent == node.id)
-                parsed = parse_refinement(REFINED_START + "\n" + c.text if cfg.prefill else c.text)
+                text = REFINED_START + "\n" + c.text if cfg.prefill else c.text
+                parsed = parse_refinement(text)
                 child = Node(id=f"{node.id}.{siblings}", parent=node.id, depth=node.depth + 1,
                              response=parsed.response if parsed else c.text,
                              reasoning=parsed.reasoning if parsed else "", failed=parsed is None,
-                             value=None if parsed else 0.0, label="" if parsed else "invalid")
+                             value=None if parsed else 0.0, label="" if parsed else "invalid",
+                             truncated=_cut_short(text, c.finish_reason))
                 run.nodes.append(child)
                 children.setdefault(i, []).append(child)
     return children
+
+
+def _cut_short(text: str, finish_reason: str) -> bool:
+    """Cut by max_new_tokens before the refinement's end marker.
+
+    A prefilled completion continues the start marker, so `text` starts with
+    it; a length cut after the end marker lost only trailing chatter, and
+    the refinement itself is whole.
+    """
+    if finish_reason != "length":
+        return False
+    start = text.rfind(REFINED_START)
+    return start < 0 or REFINED_END not in text[start:]
 
 
 def _judge(children: dict[int, list[Node]], runs, judge) -> None:

@@ -5,6 +5,13 @@ critique). Each child is a refinement of its parent written by the refiner
 from the parent's critique, then judged with n votes: its value is
 yes / (yes + no). A refinement that cannot be parsed becomes a node with
 `failed` set and value 0; it is never expanded or chosen.
+
+A refinement cut by the refiner's `max_new_tokens` before its end marker
+has `truncated` set. It is judged like any other node and may be expanded
+(its critique still says what is wrong, and refining it can give a whole
+answer), but it is never judged right: it cannot end the search as its
+answer, so it never becomes a chosen response, unless
+`search.accept_truncated` allows it.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from spar.config import SearchConfig  # noqa: F401  (the settings of a search live with the other configs)
+from spar.config import SearchConfig  # the settings of a search live with the other configs
 from spar.records import Tree
 
 
@@ -28,6 +35,7 @@ class Node:
     value: float | None = None
     label: str = ""
     failed: bool = False  # the refinement could not be parsed
+    truncated: bool = False  # cut by max_new_tokens before the refinement ended
 
     @property
     def score(self) -> float:
@@ -37,6 +45,11 @@ class Node:
 def ranked(nodes: list[Node]) -> list[Node]:
     """Best first; ties keep generation order; unparsed refinements never rank."""
     return sorted((n for n in nodes if not n.failed), key=lambda n: -n.score)
+
+
+def judged_right(node: Node, cfg: SearchConfig) -> bool:
+    """Value above the gate, and a whole answer (or a cut one, when the config accepts those)."""
+    return node.score > cfg.gate and (cfg.accept_truncated or not node.truncated)
 
 
 @dataclass

@@ -26,7 +26,9 @@ def sample_responses(instructions: Sequence[Instruction], actor: Backend, cfg: S
         params = SamplingParams(n=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
                                 seed=seed * 100_003 + c)
         outs = actor.generate([actor_chat(i.prompt) for i in items], params)
-        return [Response(i.id, j, c_.text, actor.name) for i, row in zip(items, outs) for j, c_ in enumerate(row)]
+        # a response cut by max_new_tokens is marked: later stages never take it as a chosen answer by default
+        return [Response(i.id, j, c_.text, actor.name, truncated=c_.finish_reason == "length")
+                for i, row in zip(items, outs) for j, c_ in enumerate(row)]
 
     return run_chunked(list(instructions), lambda i: i.id, out, chunk, process, lambda r: r["instruction_id"], progress)
 

@@ -195,7 +195,9 @@ class Loop:
             with Timer() as tm, _bar(len(train), f"iter {t} sample") as bar:
                 sample_responses(train, self.backend("actor", actor_name), cfg.sample, seed, d / "responses.jsonl",
                                  cfg.chunk, bar.update)
-            rd.record(t, "sample", file=d / "responses.jsonl", count=len(read_jsonl(d / "responses.jsonl")), seconds=tm.seconds)
+            sampled = read_jsonl(d / "responses.jsonl", Response)
+            rd.record(t, "sample", file=d / "responses.jsonl", count=len(sampled), seconds=tm.seconds,
+                      truncated=sum(r.truncated for r in sampled))
         responses = read_jsonl(d / "responses.jsonl", Response)
 
         if not rd.done(t, "judge"):
@@ -233,7 +235,8 @@ class Loop:
                             lambda r: r["instruction_id"], bar.update)
             trees = read_jsonl(d / "trees.jsonl", Tree)
             rd.record(t, "search", file=d / "trees.jsonl", count=len(trees), succeeded=sum(x.success for x in trees),
-                      refinements=sum(x.calls.get("refine", 0) for x in trees), seconds=tm.seconds)
+                      refinements=sum(x.calls.get("refine", 0) for x in trees), seconds=tm.seconds,
+                      truncated=sum(bool(n.get("truncated")) for x in trees for n in x.nodes if n["parent"] is not None))
         trees = read_jsonl(d / "trees.jsonl", Tree)
 
         if not rd.done(t, "pairs"):
@@ -325,6 +328,9 @@ class Loop:
                 "edit_distance_refined": pairs.get("refinement_edit_distance"),
                 "edit_distance_sampled": pairs.get("sampled_edit_distance"),
                 "rft_examples": rd.stage(t, "rft").get("count", 0),
+                # completions cut by max_new_tokens: sampled responses and refinements
+                "truncated_responses": rd.stage(t, "sample").get("truncated", 0),
+                "truncated_refinements": search.get("truncated", 0),
                 "scores": rd.stage(t, "eval").get("scores", {}),
             })
         return {"run": str(rd.root), "before": rd.stage("base", "eval").get("scores", {}), "iterations": rows}
@@ -349,15 +355,16 @@ def format_summary(s: dict) -> str:
 
     lines = [f"SPaR run {s['run']}",
              f"{'iter':>4} {'negatives':>9} {'success':>8} {'pairs':>6} {'sampled':>8} {'edit(ref)':>9} {'edit(smp)':>9} "
-             f"{'rft':>5} {'heldout prompt':>15} {'heldout inst':>13}"]
+             f"{'rft':>5} {'cut(smp)':>8} {'cut(ref)':>8} {'heldout prompt':>15} {'heldout inst':>13}"]
     before = s["before"]
-    lines.append(f"{'base':>4} {'':>9} {'':>8} {'':>6} {'':>8} {'':>9} {'':>9} {'':>5} "
+    lines.append(f"{'base':>4} {'':>9} {'':>8} {'':>6} {'':>8} {'':>9} {'':>9} {'':>5} {'':>8} {'':>8} "
                  f"{pct(before.get('heldout_prompt_level')):>15} {pct(before.get('heldout_inst_level')):>13}")
     for r in s["iterations"]:
         sc = r["scores"]
         lines.append(f"{r['iteration']:>4} {r['negatives']:>9} {pct(r['search_success']):>8} {r['refinement_pairs']:>6} "
                      f"{r['sampled_pairs']:>8} {r['edit_distance_refined'] or '-':>9} {r['edit_distance_sampled'] or '-':>9} "
-                     f"{r['rft_examples']:>5} {pct(sc.get('heldout_prompt_level')):>15} {pct(sc.get('heldout_inst_level')):>13}")
+                     f"{r['rft_examples']:>5} {r.get('truncated_responses', 0):>8} {r.get('truncated_refinements', 0):>8} "
+                     f"{pct(sc.get('heldout_prompt_level')):>15} {pct(sc.get('heldout_inst_level')):>13}")
     if "ifeval_average" in before:
         last = s["iterations"][-1]["scores"] if s["iterations"] else {}
         lines.append(f"IFEval average: before {pct(before.get('ifeval_average'))}, after {pct(last.get('ifeval_average'))}")
