@@ -207,6 +207,7 @@ class JudgeConfig:
 @dataclass
 class PairsConfig:
     train_on: str = _help("pairs the actor trains on: refinement (SPaR) or sampled (the w/o-refinement ablation)", "refinement")
+    accept_truncated: bool = _help("let a response cut by max_new_tokens be a chosen response (default: never)", False)
 
     def __post_init__(self):
         if self.train_on not in ("refinement", "sampled"):
@@ -215,11 +216,26 @@ class PairsConfig:
 
 @dataclass
 class RFTDataConfig:
-    max_refine: int = _help("cap on refinement chats per iteration", 2000)
-    max_judge: int = _help("cap on judgment chats per iteration", 2000)
+    refine_steps: str = _help("refinement chats per successful tree: last (the step that succeeded, as the paper's "
+                              "code) or path (every step on the root-to-best chain whose refinement was judged right)",
+                              "last")
+    max_refine: int = _help("cap on refinement chats per iteration (reference: 4000)", 4000)
+    max_tree_yes: int = _help("cap on positive tree-node critiques (0.5 < V < 1, one per tree; reference: 1500)", 1500)
+    max_tree_no: int = _help("cap on negative tree-node critiques (0 < V < 0.5, one per tree; reference: 1000)", 1000)
+    max_stage_yes: int = _help("cap on judge-stage critiques of split votes whose majority is yes (reference: 2500)",
+                               2500)
+    max_stage_no: int = _help("cap on judge-stage critiques of split votes whose majority is no (reference: 500)", 500)
+    max_judge: int | None = _help("cap on all judgment chats together, after the caps above (null = no extra cap)",
+                                  None)
+    accept_truncated: bool = _help("let a refinement or critique cut by max_new_tokens be a training target "
+                                   "(default: never)", False)
 
     def __post_init__(self):
-        _require("rft_data.", self, {"max_refine": (_not_negative, ">= 0"), "max_judge": (_not_negative, ">= 0")})
+        if self.refine_steps not in ("last", "path"):
+            raise ValueError(f"rft_data.refine_steps={self.refine_steps!r}: choose last or path")
+        caps = ("max_refine", "max_tree_yes", "max_tree_no", "max_stage_yes", "max_stage_no")
+        _require("rft_data.", self, {k: (_not_negative, ">= 0") for k in caps})
+        _require("rft_data.", self, {"max_judge": (lambda x: x is None or x >= 0, ">= 0, or null for no extra cap")})
 
 
 @dataclass

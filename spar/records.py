@@ -120,7 +120,8 @@ class RFTExample:
 
     messages: list[Message]
     kind: str  # "judge" | "refine"
-    source: str = ""
+    source: str = ""  # "tree" (refine) | "tree-node" | "judge-stage" (judge)
+    label: str = ""  # the verdict a judge example teaches: "yes" | "no"; "" for refine
 
 
 class RecordError(UserError):

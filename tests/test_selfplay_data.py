@@ -36,9 +36,13 @@ def judged(iid, labels):
     return rs, js
 
 
-def node(id, parent, depth, response, value, votes=(), reasoning="", critique="", failed=False):
+def node(id, parent, depth, response, value, votes=(), reasoning="", critique="", failed=False, label=None,
+         **extra):
+    """A tree node dict; its label follows its value (yes above 0.5, no below) unless given."""
+    if label is None:
+        label = "invalid" if failed else "" if value is None else "yes" if value > 0.5 else "no" if value < 0.5 else ""
     return {"id": id, "parent": parent, "depth": depth, "response": response, "critique": critique,
-            "reasoning": reasoning, "votes": list(votes), "value": value, "label": "", "failed": failed}
+            "reasoning": reasoning, "votes": list(votes), "value": value, "label": label, "failed": failed, **extra}
 
 
 # ---- step 1: negatives -------------------------------------------------------------------
@@ -140,21 +144,38 @@ def test_rft_node_critiques_only_where_votes_were_split():
 
 
 def test_rft_with_a_verifier_keeps_only_critiques_that_agree_with_it():
-    """0.0 'also no quotes' judged no (agrees: no quotes); flip 0.0.0 to a no-majority on a quoted answer."""
-    tree = tree_with_values()
-    tree.nodes[4]["votes"] = [vote("no", "wrong"), vote("no", "wrong"), vote("yes", "ok")]
-    tree.nodes[4]["value"] = 1 / 3
-    llm = build_rft([tree], [], [], {"i1": inst(1)}, RFTDataConfig(), "llm", seed=0)
-    grounded = build_rft([tree], [], [], {"i1": inst(1)}, RFTDataConfig(), "verifier", seed=0)
+    """i1: 0.0 'also no quotes' judged no (agrees: no quotes). i2: a no-majority on a quoted answer (one negative
+    node per tree, so it gets a tree of its own)."""
+    trees = [tree_with_values(), tree_with_values()]
+    trees[0].nodes[4]["value"] = 1.0  # i1: only the negative node 0.0 has split votes
+    trees[1].instruction_id = "i2"
+    trees[1].nodes[1]["value"] = 0.0  # i2: only the flipped node 0.0.0 has split votes
+    trees[1].nodes[4]["votes"] = [vote("no", "wrong"), vote("no", "wrong"), vote("yes", "ok")]
+    trees[1].nodes[4]["value"] = 1 / 3
+    instructions = {"i1": inst(1), "i2": inst(2)}
+    llm = build_rft(trees, [], [], instructions, RFTDataConfig(), "llm", seed=0)
+    grounded = build_rft(trees, [], [], instructions, RFTDataConfig(), "verifier", seed=0)
     critiques = lambda ex: sorted(e.messages[-1]["content"] for e in ex if e.kind == "judge")  # noqa: E731
     assert critiques(llm) == ["no: node says no", "wrong"]  # the paper trusts the majority
     assert critiques(grounded) == ["no: node says no"]  # the verifier says '"quoted"' is right
 
 
-def test_rft_hybrid_judge_examples_carry_the_checked_note():
+def test_rft_hybrid_judge_examples_carry_the_note_the_judge_saw():
+    """Old code wrote "already checked by a program and met" for every hard requirement, even where code found the
+    response failing it; the example must be the exact request the hybrid judge sent for that response."""
+    from spar.judge import judge_request
+
     examples = build_rft([tree_with_values()], [], [], {"i1": inst(1)}, RFTDataConfig(), "hybrid", seed=0)
     judge = [e for e in examples if e.kind == "judge"]
-    assert judge and all("already checked by a program" in e.messages[0]["content"] for e in judge)
+    assert judge
+    for e in judge:
+        response = next(r for r in ("also no quotes", '"quoted"') if r in e.messages[0]["content"])
+        assert e.messages[:-1] == judge_request(inst(1), response, True)
+        assert e.messages[:-1] != judge_request(inst(1), response, False)  # the note is there
+    llm = [e for e in build_rft([tree_with_values()], [], [], {"i1": inst(1)}, RFTDataConfig(), "llm", seed=0)
+           if e.kind == "judge"]
+    assert len(llm) == 2 and all(
+        e.messages[:-1] in (judge_request(inst(1), r, False) for r in ("also no quotes", '"quoted"')) for e in llm)
 
 
 def test_rft_judge_stage_critiques_of_split_votes_only():
@@ -186,6 +207,238 @@ def test_rft_caps_keep_a_seeded_sample():
     assert sum(e.kind == "refine" for e in a) == 4 and sum(e.kind == "judge" for e in a) == 3
     assert a == build_rft(trees, [], [], instructions, cfg, "llm", seed=0)
     assert a != build_rft(trees, [], [], instructions, cfg, "llm", seed=5)
+
+
+def chain_tree(iid="i1", mid_value=0.75, mid_label=None, best_extra=None, gate_success=True):
+    """root -> 0.0 (mid_value) -> 0.0.0 (V=1, the best): the chain a search that kept refining leaves behind."""
+    return Tree(iid, "0", [
+        node("0", None, 0, "no quotes at all", 0.0, [vote("no")], critique="Quotes are missing."),
+        node("0.0", "0", 1, '"half quoted', mid_value, [vote("yes", "almost"), vote("no", "one quote only")],
+             reasoning="Add quotes.", critique="The closing quote is missing.", label=mid_label),
+        node("0.0.0", "0.0", 2, '"fully quoted"', 1.0, [vote("yes")], reasoning="Close the quote.",
+             **(best_extra or {})),
+    ], success=gate_success, best="0.0.0")
+
+
+def refine_targets(examples):
+    return [e.messages[-1]["content"] for e in examples if e.kind == "refine"]
+
+
+def test_rft_refine_steps_last_is_the_default_and_path_adds_steps_judged_right():
+    """Old code had no choice of steps. `path` trains every step on the root-to-best chain whose refinement was
+    itself judged right; `last` (the reference's choice, the default) only the step that produced the answer."""
+    assert RFTDataConfig().refine_steps == "last"
+    tree = chain_tree(mid_value=0.75)  # judged right (0.75 > 0.5) yet the search went on (e.g. gate 0.8)
+    last = build_rft([tree], [], [], {"i1": inst(1)}, RFTDataConfig(), "llm", seed=0)
+    path = build_rft([tree], [], [], {"i1": inst(1)}, RFTDataConfig(refine_steps="path"), "llm", seed=0)
+    assert refine_targets(last) == [f'Close the quote.\n{REFINED_START}\n"fully quoted"\n{REFINED_END}']
+    assert refine_targets(path) == [f'Add quotes.\n{REFINED_START}\n"half quoted\n{REFINED_END}',
+                                    f'Close the quote.\n{REFINED_START}\n"fully quoted"\n{REFINED_END}']
+    first = next(e for e in path if e.kind == "refine")
+    assert first.messages[:-1] == refine_chat(inst(1).prompt, "no quotes at all", "Quotes are missing.")
+    assert all(e.label == "" and e.source == "tree" for e in path if e.kind == "refine")
+
+
+def test_rft_path_skips_steps_whose_refinement_was_judged_wrong():
+    tree = chain_tree(mid_value=0.25)  # the intermediate refinement was judged wrong
+    path = build_rft([tree], [], [], {"i1": inst(1)}, RFTDataConfig(refine_steps="path"), "llm", seed=0)
+    assert refine_targets(path) == [f'Close the quote.\n{REFINED_START}\n"fully quoted"\n{REFINED_END}']
+
+
+def test_rft_never_trains_on_a_final_refinement_judged_wrong():
+    """Old code trained on the best node of every successful tree; with a low gate (search.gate=0.3) a tree
+    succeeds on a refinement the majority judged wrong, which must not become a target."""
+    tree = Tree("i1", "0", [node("0", None, 0, "no quotes", 0.0, critique="Add quotes."),
+                            node("0.0", "0", 1, "still none", 0.4, [vote("no"), vote("no"), vote("yes")])],
+                success=True, best="0.0")
+    for steps in ("last", "path"):
+        examples = build_rft([tree], [], [], {"i1": inst(1)}, RFTDataConfig(refine_steps=steps), "llm", seed=0)
+        assert refine_targets(examples) == []
+
+
+def test_rft_prefilled_refinement_is_the_prefill_plus_what_the_refiner_wrote_after_it():
+    """The engine sends refine_chat(prefill=True), whose last turn is the started assistant turn, and parses
+    prefill + completion. The example's last turn must start with that exact prefill, and what follows must be
+    a completion the engine parses back to the same refinement; the chat before it is the engine's chat."""
+    from spar.parsing import parse_refinement
+
+    for steps in ("last", "path"):
+        examples = build_rft([chain_tree()], [], [], {"i1": inst(1)}, RFTDataConfig(refine_steps=steps), "llm",
+                             seed=0, prefill=True)
+        refine = [e for e in examples if e.kind == "refine"]
+        assert len(refine) == (1 if steps == "last" else 2)
+        parents = {'"fully quoted"': ('"half quoted', "The closing quote is missing."),
+                   '"half quoted': ("no quotes at all", "Quotes are missing.")}
+        for e in refine:
+            sent = refine_chat(inst(1).prompt, *next(p for r, p in parents.items() if r in e.messages[-1]["content"]),
+                               prefill=True)
+            assert e.messages[:-1] == sent[:-1]  # the rewrite request, not the reflect-then-mark one
+            prefix, turn = sent[-1]["content"], e.messages[-1]
+            assert turn["role"] == "assistant" and turn["content"].startswith(prefix)
+            completion = turn["content"][len(prefix):]
+            parsed = parse_refinement(REFINED_START + "\n" + completion)  # exactly as the engine parses it
+            assert parsed.response in parents and parsed.reasoning == ""
+            assert completion == f"{parsed.response}\n{REFINED_END}"
+
+
+def test_rft_one_positive_and_one_negative_node_per_tree_seeded():
+    """Old code trained on every node with a split vote; the reference keeps one positive (0.5 < V < 1) and one
+    negative (0 < V < 0.5) node per tree, picked at random."""
+    def tree(i):
+        nodes = [node("0", None, 0, "bare", 0.0, critique="Quote it.")]
+        for k in range(4):
+            nodes.append(node(f"0.{k}", "0", 1, f"bare {i} {k}", 1 / 3,
+                              [vote("no", f"no {i} {k}"), vote("yes"), vote("no")]))
+            nodes.append(node(f"0.{k + 4}", "0", 1, f'"quoted {i} {k}"', 2 / 3,
+                              [vote("yes", f"yes {i} {k}"), vote("no"), vote("yes")]))
+        return Tree(f"i{i}", "0", nodes, success=False, best="0.4")
+
+    trees, instructions = [tree(i) for i in range(8)], {f"i{i}": inst(i) for i in range(8)}
+    picks = {}
+    for seed in (0, 1):
+        examples = build_rft(trees, [], [], instructions, RFTDataConfig(), "llm", seed=seed)
+        assert all(e.kind == "judge" and e.source == "tree-node" for e in examples)
+        assert len(examples) == 16
+        for i in range(8):
+            mine = [e for e in examples if f"about {i}." in e.messages[0]["content"]]
+            assert sorted(e.label for e in mine) == ["no", "yes"]
+            assert all(e.messages[-1]["content"].startswith(e.label) for e in mine)
+        picks[seed] = [e.messages[-1]["content"] for e in examples]
+        assert picks[seed] == [e.messages[-1]["content"] for e in
+                               build_rft(trees, [], [], instructions, RFTDataConfig(), "llm", seed=seed)]
+    assert picks[0] != picks[1]
+
+
+def test_rft_caps_per_kind_and_label_default_to_the_reference():
+    cfg = RFTDataConfig()
+    assert (cfg.max_refine, cfg.max_tree_yes, cfg.max_tree_no, cfg.max_stage_yes, cfg.max_stage_no,
+            cfg.max_judge) == (4000, 1500, 1000, 2500, 500, None)
+    rs, js = [], []
+    for i in range(6):
+        for k, (verdicts, label) in enumerate([("yyn", "yes"), ("nny", "no")]):
+            r = Response(f"i{i}", k, f"answer {k} of i{i}")
+            rs.append(r)
+            js.append(Judgment(f"i{i}", r.id, [vote({"y": "yes", "n": "no"}[v], f"{v} on {r.id}") for v in verdicts],
+                               2 / 3 if label == "yes" else 1 / 3, label))
+    trees = []
+    for i in range(6):
+        t = tree_with_values()
+        t.instruction_id = f"i{i}"
+        trees.append(t)
+    instructions = {f"i{i}": inst(i) for i in range(6)}
+    small = RFTDataConfig(max_refine=5, max_tree_yes=4, max_tree_no=3, max_stage_yes=2, max_stage_no=1)
+    examples = build_rft(trees, js, rs, instructions, small, "llm", seed=0)
+    count = lambda src, lab: sum(e.source == src and e.label == lab for e in examples)  # noqa: E731
+    assert sum(e.kind == "refine" for e in examples) == 5
+    assert (count("tree-node", "yes"), count("tree-node", "no")) == (4, 3)
+    assert (count("judge-stage", "yes"), count("judge-stage", "no")) == (2, 1)
+    uncapped = build_rft(trees, js, rs, instructions, cfg, "llm", seed=0)
+    assert len(uncapped) == 6 + 6 + 6 + 6 + 6
+    total = build_rft(trees, js, rs, instructions, RFTDataConfig(max_judge=7), "llm", seed=0)
+    assert sum(e.kind == "judge" for e in total) == 7 and sum(e.kind == "refine" for e in total) == 6
+
+
+def test_rft_the_same_request_is_kept_once():
+    """A refinement that equals a sampled response is judged with the same votes in the tree and the judge stage:
+    old code trained on the same judge chat twice."""
+    tree = tree_with_values()
+    r = Response("i1", 0, "also no quotes")  # the same text as tree node 0.0, judged the same way
+    j = Judgment("i1", r.id, [vote("no", "no: node says no"), vote("yes", "x"), vote("no", "y")], 1 / 3, "no")
+    counts = {}
+    examples = build_rft([tree, tree], [j], [r], {"i1": inst(1)}, RFTDataConfig(), "llm", seed=0, counts=counts)
+    keys = [json.dumps(e.messages[:-1]) for e in examples]
+    assert len(keys) == len(set(keys)) == 3  # one refine, one positive and one negative node critique
+    assert counts["duplicates"] == 4  # the second tree's three, the judge-stage copy of node 0.0
+
+
+def test_rft_truncated_refinement_is_not_a_target_unless_accepted():
+    """A refinement cut by max_new_tokens (node key "truncated") was never a target-worthy answer."""
+    tree = chain_tree(mid_value=0.75, best_extra={"truncated": True})
+    counts = {}
+    examples = build_rft([tree], [], [], {"i1": inst(1)}, RFTDataConfig(refine_steps="path"), "llm", seed=0,
+                         counts=counts)
+    assert refine_targets(examples) == [f'Add quotes.\n{REFINED_START}\n"half quoted\n{REFINED_END}']
+    assert counts["truncated"] == 1
+    accepted = build_rft([tree], [], [], {"i1": inst(1)}, RFTDataConfig(accept_truncated=True), "llm", seed=0)
+    assert refine_targets(accepted) == [f'Close the quote.\n{REFINED_START}\n"fully quoted"\n{REFINED_END}']
+
+
+def test_rft_critique_from_a_truncated_vote_is_not_a_target():
+    cut = lambda v, c: {**vote(v, c), "truncated": True}  # noqa: E731
+    tree = tree_with_values()
+    tree.nodes[1]["votes"] = [cut("no", "cut no"), vote("yes"), vote("no", "whole no")]  # another whole "no"
+    tree.nodes[4]["votes"] = [cut("yes", "cut yes"), vote("no"), cut("yes", "cut yes 2")]  # every "yes" cut
+    rs = [Response("i1", 0, "bare")]
+    js = [Judgment("i1", rs[0].id, [cut("no", "cut stage"), vote("no", "whole stage"), vote("yes")], 1 / 3, "no"),]
+    counts = {}
+    examples = build_rft([tree], js, rs, {"i1": inst(1)}, RFTDataConfig(), "llm", seed=0, counts=counts)
+    critiques = sorted(e.messages[-1]["content"] for e in examples if e.kind == "judge")
+    assert critiques == ["whole no", "whole stage"]
+    assert counts["truncated"] == 1  # the positive node had no whole critique
+    accepted = build_rft([tree], js, rs, {"i1": inst(1)}, RFTDataConfig(accept_truncated=True), "llm", seed=0)
+    assert sorted(e.messages[-1]["content"] for e in accepted if e.kind == "judge") == ["cut no", "cut stage",
+                                                                                         "cut yes"]
+
+
+def test_sampled_pair_never_chooses_a_truncated_response_unless_accepted():
+    """Old code could pick a right response cut by max_new_tokens as chosen: DPO would reward stopping mid-answer."""
+    rs, js = judged("i1", "nyy")
+    rs[1].truncated = True
+    negs = select_negatives(rs, js, seed=0)
+    for seed in range(10):
+        counts = {}
+        pairs = sampled_pairs(rs, js, negs, {"i1": inst(1)}, seed=seed, counts=counts)
+        assert [p.chosen for p in pairs] == ['"answer 2 of i1"'] and counts["truncated"] == 1
+    rs[2].truncated = True
+    assert sampled_pairs(rs, js, negs, {"i1": inst(1)}, seed=0) == []  # no whole right response: no pair
+    accepted = sampled_pairs(rs, js, negs, {"i1": inst(1)}, seed=0, accept_truncated=True)
+    assert len(accepted) == 1 and accepted[0].chosen in ('"answer 1 of i1"', '"answer 2 of i1"')
+
+
+def test_refinement_pair_skips_a_truncated_best_unless_accepted():
+    tree = chain_tree(best_extra={"truncated": True})
+    counts = {}
+    assert refinement_pairs([tree], {"i1": inst(1)}, counts=counts) == [] and counts["truncated"] == 1
+    assert [p.chosen for p in refinement_pairs([tree], {"i1": inst(1)}, accept_truncated=True)] == ['"fully quoted"']
+
+
+def test_negatives_do_not_depend_on_the_order_of_judgments():
+    responses, judgments = [], []
+    for i in range(30):
+        rs, js = judged(f"i{i}", "nnyn")
+        responses += rs
+        judgments += js
+    want = select_negatives(responses, judgments, seed=3)
+    assert select_negatives(responses[::-1], judgments[::-1], seed=3) == want
+
+
+def _levenshtein(x, y):
+    """The textbook O(nm) table, as a reference."""
+    d = [[i + j if i * j == 0 else 0 for j in range(len(y) + 1)] for i in range(len(x) + 1)]
+    for i in range(1, len(x) + 1):
+        for j in range(1, len(y) + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (x[i - 1] != y[j - 1]))
+    return d[-1][-1]
+
+
+def test_edit_distance_matches_a_reference_levenshtein_on_random_token_lists():
+    import random
+
+    rng = random.Random(0)
+    for _ in range(300):
+        words = ["a", "b", "c", "d", "e,", "\u00e9t\u00e9", "x" * 30]
+        x = [rng.choice(words) for _ in range(rng.randrange(0, 25))]
+        y = [rng.choice(words) for _ in range(rng.randrange(0, 25))]
+        assert edit_distance(" ".join(x), "\n ".join(y)) == _levenshtein(x, y)
+
+
+def test_edit_distance_is_compiled():
+    """Old code ran a pure-Python O(nm) loop: about an hour of CPU for paper-scale pairs."""
+    from rapidfuzz.distance import Levenshtein
+
+    from spar.selfplay import pairs
+
+    assert getattr(pairs, "Levenshtein", None) is Levenshtein
 
 
 # ---- resumable stages ---------------------------------------------------------------------

@@ -50,14 +50,22 @@ def judge_responses(instructions: dict[str, Instruction], responses: Sequence[Re
 
 
 def select_negatives(responses: Sequence[Response], judgments: Sequence[Judgment], seed: int) -> list[Negative]:
-    """One response judged wrong per instruction that has any, chosen with a per-instruction seed."""
+    """One response judged wrong per instruction that has any, chosen with a per-instruction seed.
+
+    The pick depends only on the seed and the set of judgments, not on
+    their order in the file (a resumed stage may have written chunks in
+    another order). A response cut by max_new_tokens can be a negative:
+    as the rejected side of a pair it is a fair example of what not to do.
+    """
     text = {r.id: r.text for r in responses}
+    index = {r.id: r.index for r in responses}
     wrong: dict[str, list[Judgment]] = {}
     for j in judgments:
         if j.label == "no":
             wrong.setdefault(j.instruction_id, []).append(j)
     negatives = []
     for iid in sorted(wrong):
-        j = random.Random(f"{seed}:{iid}").choice(wrong[iid])
+        candidates = sorted(wrong[iid], key=lambda j: index[j.response_id])
+        j = random.Random(f"{seed}:{iid}").choice(candidates)
         negatives.append(Negative(iid, j.response_id, text[j.response_id], j.critique, j.votes, j.value))
     return negatives

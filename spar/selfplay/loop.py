@@ -241,10 +241,14 @@ class Loop:
 
         if not rd.done(t, "pairs"):
             with Timer() as tm:
-                pairs = refinement_pairs(trees, by_id) + sampled_pairs(responses, judgments, negatives, by_id, seed)
+                cut: dict[str, int] = {}
+                pairs = (refinement_pairs(trees, by_id, cfg.pairs.accept_truncated, counts=cut)
+                         + sampled_pairs(responses, judgments, negatives, by_id, seed, cfg.pairs.accept_truncated,
+                                         counts=cut))
                 write_jsonl(d / "pairs.jsonl", pairs)
                 write_jsonl(d / "pairs_trl.jsonl", [p.to_trl() for p in pairs if p.source == cfg.pairs.train_on])
             rd.record(t, "pairs", file=d / "pairs.jsonl", count=len(pairs), seconds=tm.seconds,
+                      truncated_skipped=cut.get("truncated", 0),
                       **{f"{s}_pairs": sum(p.source == s for p in pairs) for s in ("refinement", "sampled")},
                       **{f"{s}_edit_distance": _mean([p.edit_distance for p in pairs if p.source == s])
                          for s in ("refinement", "sampled")})
@@ -252,11 +256,17 @@ class Loop:
 
         if not rd.done(t, "rft"):
             with Timer() as tm:
+                left_out: dict[str, int] = {}
                 examples = build_rft(trees, judgments, responses, by_id, cfg.rft_data, cfg.judge.kind, seed,
-                                     prefill=cfg.search.prefill)
+                                     prefill=cfg.search.prefill, counts=left_out)
                 write_jsonl(d / "rft.jsonl", examples)
             rd.record(t, "rft", file=d / "rft.jsonl", count=len(examples), seconds=tm.seconds,
-                      refine=sum(e.kind == "refine" for e in examples), judge=sum(e.kind == "judge" for e in examples))
+                      refine=sum(e.kind == "refine" for e in examples), judge=sum(e.kind == "judge" for e in examples),
+                      **{f"judge_{lab}": sum(e.kind == "judge" and e.label == lab for e in examples)
+                         for lab in ("yes", "no")},
+                      by_source={f"{s}/{lab}": sum(e.source == s and e.label == lab for e in examples)
+                                 for s in ("tree-node", "judge-stage") for lab in ("yes", "no")},
+                      truncated_skipped=left_out.get("truncated", 0), duplicates=left_out.get("duplicates", 0))
         examples = read_jsonl(d / "rft.jsonl", RFTExample)
 
         if not rd.done(t, "train_actor"):
