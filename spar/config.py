@@ -196,12 +196,18 @@ class JudgeConfig:
     max_new_tokens: int = _help("length limit of one judgment", 256)
     resample: int = _help("extra vote rounds for ties and all-invalid votes", 2)
     always_llm: bool = _help("hybrid: also ask the LLM where code already says no (judge data for RFT)", False)
+    min_valid: int | None = _help("readable votes a value needs, else resample, then abstain (null = a majority of n)",
+                                  None)
 
     def __post_init__(self):
         if self.kind not in ("llm", "verifier", "hybrid"):
             raise ValueError(f"judge.kind={self.kind!r}: choose llm, verifier or hybrid")
         _require("judge.", self, {"n": (_at_least_one, ">= 1 (paper: 5)"), "temperature": (_not_negative, ">= 0"),
                                   "max_new_tokens": (_at_least_one, ">= 1"), "resample": (_not_negative, ">= 0")})
+        if self.min_valid is not None and (isinstance(self.min_valid, bool) or not isinstance(self.min_valid, int)
+                                           or not 1 <= self.min_valid <= self.n):
+            raise ValueError(f"judge.min_valid={self.min_valid!r}: must be an integer from 1 to judge.n={self.n}, "
+                             f"or null for a majority of n ({self.n // 2 + 1})")
 
 
 @dataclass

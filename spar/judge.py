@@ -5,22 +5,29 @@
 
 * `LLMJudge` - the paper's judge: the refiner answers the judge prompt n
   times (one batched backend call for all items) and the majority labels
-  the response; value = yes / (yes + no), invalid votes ignored.
-  Ties and all-invalid: the undecided items get another n votes, up to
-  `resample` more rounds (one batched call per round); still undecided,
-  the judge abstains (label "abstain"; the value stays yes/(yes+no), or
-  None without a valid vote). The critique kept is the first vote that
-  agrees with the majority.
+  the response; value = yes / (yes + no), invalid votes ignored. A value
+  needs `min_valid` readable votes (default: a majority of n): with fewer,
+  or on a tie, the undecided items get another n votes, up to `resample`
+  more rounds (one batched call per round); still short of readable votes,
+  the judge abstains with value None (one "yes" among four unreadable
+  votes is no evidence the response is right); still tied, it abstains
+  with value 0.5. Each vote is `{verdict, critique, truncated}`, truncated
+  when the judgment hit max_new_tokens; the critique kept is the first
+  untruncated vote that agrees with the majority (a truncated one only if
+  no other agrees).
 * `VerifierJudge` - code only: the exact verdict on the instruction's
   verifiable constraints, with a critique listing every failure.
 * `HybridJudge` - verifiable constraints by code, the rest (soft
   constraints, or an instruction without listed constraints) by the LLM,
-  told which requirements code already checked. The verdict is the
-  conjunction: a failed verifiable constraint is a "no" without asking the
-  LLM (unless `always_llm`, which collects LLM votes for RFT anyway).
+  told exactly what code found: which checkable requirements are met and
+  which are not, and why. The verdict is the conjunction: a failed
+  verifiable constraint is a "no" without asking the LLM (unless
+  `always_llm`, which collects LLM votes for RFT anyway).
 
-Every judge caches verdicts by (instruction, response text): no text is
-judged twice in a run.
+`judge_request(instruction, response, hybrid)` is the exact chat the LLM
+judge is sent; the RFT data builder uses it too, so training examples carry
+the note the judge saw. Every judge caches verdicts by (instruction,
+response text): no text is judged twice in a run.
 """
 
 from __future__ import annotations
@@ -29,10 +36,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from spar.backends.base import Backend, SamplingParams
+from spar.backends.base import Backend, Chat, Completion, SamplingParams
 from spar.constraints import get, is_soft, verify
 from spar.parsing import parse_verdict
-from spar.prompts import judge_chat
+from spar.prompts import checked_note, judge_chat
 from spar.records import Instruction
 
 Item = tuple[Instruction, str]
@@ -40,7 +47,7 @@ Item = tuple[Instruction, str]
 
 @dataclass
 class Verdict:
-    votes: list[dict[str, str]] = field(default_factory=list)  # {verdict, critique}
+    votes: list[dict[str, Any]] = field(default_factory=list)  # {verdict, critique, truncated}
     value: float | None = None
     label: str = "abstain"  # "yes" | "no" | "abstain"
     critique: str = ""
@@ -51,46 +58,83 @@ def _key(instruction: Instruction, response: str) -> str:
     return json.dumps([instruction.prompt, instruction.constraints, response], sort_keys=True)
 
 
-def tally(votes: list[dict[str, str]]) -> tuple[float | None, str, str]:
-    """(value, label, critique) from votes; label "abstain" on a tie or no valid vote."""
+def code_findings(instruction: Instruction, response: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """What code finds on the instruction's checkable requirements: (met, [(unmet, why), ...]), as described."""
+    met, unmet = [], []
+    for c in instruction.constraints:
+        if is_soft(c["id"]):
+            continue
+        constraint = get(c["id"])
+        kwargs = constraint.validate(c.get("kwargs"))
+        described = constraint.describe(kwargs)
+        if constraint.check(response, kwargs):
+            met.append(described)
+        else:
+            unmet.append((described, constraint.explain(response, kwargs) or "the check failed"))
+    return met, unmet
+
+
+def judge_request(instruction: Instruction, response: str, hybrid: bool) -> Chat:
+    """The exact chat the LLM judge is sent for this item; `hybrid` adds what code found on checkable requirements."""
+    note = checked_note(*code_findings(instruction, response)) if hybrid else ""
+    return judge_chat(instruction.prompt, response, note)
+
+
+def vote(completion: Completion) -> dict[str, Any]:
+    return {"verdict": parse_verdict(completion.text), "critique": completion.text,
+            "truncated": completion.finish_reason == "length"}
+
+
+def majority_n(n: int) -> int:
+    """The default `min_valid`: a majority of n votes."""
+    return n // 2 + 1
+
+
+def tally(votes: list[dict[str, Any]], min_valid: int = 1) -> tuple[float | None, str, str]:
+    """(value, label, critique) from votes; label "abstain" on a tie or with fewer than `min_valid` valid votes."""
     yes = sum(v["verdict"] == "yes" for v in votes)
     no = sum(v["verdict"] == "no" for v in votes)
-    value = yes / (yes + no) if yes + no else None
+    if yes + no < max(1, min_valid):
+        return None, "abstain", ""
     label = "yes" if yes > no else "no" if no > yes else "abstain"
-    critique = next((v["critique"] for v in votes if v["verdict"] == label), "")
-    return value, label, critique
+    agreeing = [v for v in votes if v["verdict"] == label]
+    # a critique cut by max_new_tokens is kept only when no whole one agrees
+    best = next((v for v in agreeing if not v.get("truncated")), agreeing[0] if agreeing else None)
+    return yes / (yes + no), label, best["critique"] if best else ""
 
 
 class LLMJudge:
     def __init__(self, backend: Backend, n: int = 5, temperature: float = 0.7, top_p: float = 1.0,
-                 max_new_tokens: int = 256, seed: int = 0, resample: int = 2):
+                 max_new_tokens: int = 256, seed: int = 0, resample: int = 2, min_valid: int | None = None):
+        if min_valid is not None and not 1 <= min_valid <= n:
+            raise ValueError(f"min_valid={min_valid}: must be from 1 to n={n} (or None for a majority of n)")
         self.backend, self.n, self.resample = backend, n, resample
+        self.min_valid = majority_n(n) if min_valid is None else min_valid
         self.params = SamplingParams(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
         self.cache: dict[str, Verdict] = {}
         self.calls = 0  # backend calls made, for tests and benchmarks
 
-    def judge(self, items: Sequence[Item], checked: Sequence[list[str] | None] | None = None) -> list[Verdict]:
-        """Verdicts in input order; `checked[i]` lists requirements code verified (hybrid)."""
-        checked = list(checked) if checked is not None else [None] * len(items)
-        keys = [_key(inst, resp) for inst, resp in items]
+    def judge(self, items: Sequence[Item], hybrid: bool = False) -> list[Verdict]:
+        """Verdicts in input order; `hybrid` tells the LLM what code found (see `judge_request`)."""
+        keys = [_key(inst, resp) + ("|hybrid" if hybrid else "") for inst, resp in items]
         todo: dict[str, int] = {}
         for i, k in enumerate(keys):
             if k not in self.cache and k not in todo:
                 todo[k] = i
-        votes: dict[str, list[dict[str, str]]] = {k: [] for k in todo}
+        votes: dict[str, list[dict[str, Any]]] = {k: [] for k in todo}
         undecided = list(todo)
         for round_ in range(1 + self.resample):
             if not undecided:
                 break
-            chats = [judge_chat(items[todo[k]][0].prompt, items[todo[k]][1], checked[todo[k]]) for k in undecided]
+            chats = [judge_request(*items[todo[k]], hybrid) for k in undecided]
             seed = None if self.params.seed is None else self.params.seed + 7919 * round_
             outs = self.backend.generate(chats, self.params.with_(seed=seed))
             self.calls += 1
             for k, completions in zip(undecided, outs):
-                votes[k] += [{"verdict": parse_verdict(c.text), "critique": c.text} for c in completions]
-            undecided = [k for k in undecided if tally(votes[k])[1] == "abstain"]
+                votes[k] += [vote(c) for c in completions]
+            undecided = [k for k in undecided if tally(votes[k], self.min_valid)[1] == "abstain"]
         for k in todo:
-            value, label, critique = tally(votes[k])
+            value, label, critique = tally(votes[k], self.min_valid)
             self.cache[k] = Verdict(votes=votes[k], value=value, label=label, critique=critique)
         return [self.cache[k] for k in keys]
 
@@ -133,18 +177,13 @@ class HybridJudge:
         code = [verifier_verdict(inst, resp) for inst, resp in items]
         ask = [i for i, (inst, _) in enumerate(items) if keys[i] not in self.cache and (
             self.always_llm or code[i].label != "no" and (not inst.constraints or any(is_soft(c["id"]) for c in inst.constraints)))]
-        checked = [_described_hard(items[i][0]) for i in ask]
-        llm = dict(zip(ask, self.llm.judge([items[i] for i in ask], checked))) if ask else {}
+        llm = dict(zip(ask, self.llm.judge([items[i] for i in ask], hybrid=True))) if ask else {}
         out = []
         for i, k in enumerate(keys):
             if k not in self.cache:
                 self.cache[k] = _combine(code[i], llm.get(i))
             out.append(self.cache[k])
         return out
-
-
-def _described_hard(inst: Instruction) -> list[str]:
-    return [get(c["id"]).describe(c.get("kwargs") or {}) for c in inst.constraints if not is_soft(c["id"])]
 
 
 def _combine(code: Verdict, llm: Verdict | None) -> Verdict:

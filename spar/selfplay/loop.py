@@ -84,7 +84,8 @@ class Loop:
         j = self.cfg.judge
         if j.kind == "verifier":
             return make_judge("verifier")
-        options = dict(n=j.n, temperature=j.temperature, max_new_tokens=j.max_new_tokens, resample=j.resample, seed=self.cfg.seed)
+        options = dict(n=j.n, temperature=j.temperature, max_new_tokens=j.max_new_tokens, resample=j.resample,
+                       min_valid=j.min_valid, seed=self.cfg.seed)
         if j.kind == "hybrid":
             options["always_llm"] = j.always_llm
         return make_judge(j.kind, self.backend("refiner", refiner_name), **options)
