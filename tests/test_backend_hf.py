@@ -88,6 +88,57 @@ def test_oom_halves_batch_size(tiny, monkeypatch):
     assert tiny.batch_size == 2
 
 
+def _always_out_of_memory(tiny, monkeypatch):
+    """The model's generate always runs out of memory; returns the batch shapes it was asked for."""
+    import torch
+
+    rows = []
+
+    def generate(input_ids, **kwargs):
+        rows.append((input_ids.shape[0], kwargs["num_return_sequences"]))
+        if len(rows) > 20:  # the old code retried forever: stop the test instead of hanging
+            raise AssertionError(f"out-of-memory retried {len(rows)} times")
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(tiny.model, "generate", generate)
+    monkeypatch.setattr(tiny, "batch_size", 8)
+    return rows
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.0])
+def test_oom_with_n_samples_ends_with_an_error_naming_the_batch(tiny, monkeypatch, temperature):
+    """Old code: with n > 1, a batch of one chat that did not fit was retried forever (and greedy n > 1 too)."""
+    from spar.errors import UserError
+
+    rows = _always_out_of_memory(tiny, monkeypatch)
+    with pytest.raises(UserError) as e:
+        tiny.generate(CHATS, SamplingParams(n=3, temperature=temperature, max_new_tokens=7, seed=0))
+    message = str(e.value)
+    copies = 3 if temperature else 1
+    prompt = max(len(tiny.tokenizer(tiny.render(c), add_special_tokens=False)["input_ids"]) for c in CHATS)
+    assert f"1 chat x {copies} row(s) (n=3 samples, {prompt} prompt tokens, max_new_tokens=7)" in message
+    assert "batch_size" in message and "sample.k" in message and "max_new_tokens" in message
+    assert rows[-1] == (1, copies) and len(rows) <= 4  # halved down to one chat, then gave up
+    assert isinstance(e.value.__cause__, RuntimeError)
+
+
+def test_oom_of_a_single_chat_and_sample_is_the_same_clear_error(tiny, monkeypatch):
+    from spar.errors import UserError
+
+    _always_out_of_memory(tiny, monkeypatch)
+    with pytest.raises(UserError, match=r"1 chat x 1 row\(s\) \(n=1 samples"):
+        tiny.generate(CHATS[:1], SamplingParams(max_new_tokens=4))
+
+
+def test_other_runtime_errors_are_not_taken_for_oom(tiny, monkeypatch):
+    def generate(input_ids, **kwargs):
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr(tiny.model, "generate", generate)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        tiny.generate(CHATS, SamplingParams(max_new_tokens=4))
+
+
 def test_unknown_model_error_names_it():
     with pytest.raises(FileNotFoundError, match="no config.json"):
         model_dir(".")

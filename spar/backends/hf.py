@@ -9,7 +9,9 @@ padding), cut into batches of at most `batch_size` sequences (a chat with
 n samples takes n rows, generated together by `num_return_sequences`), left
 padded, and generated; results return in input order. Stop strings end a
 row inside `generate` and are cut exactly from the text. On out-of-memory
-the batch size is halved and the batch retried.
+the batch size is halved and the batch retried; when a single chat (with
+its n samples) does not fit, the call ends with an error naming the
+batch and the settings to lower.
 
 Reproducibility: each batch seeds torch's generator from `params.seed` and
 the batch's position, so the same call with the same seed, batch size and
@@ -25,6 +27,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from spar.backends.base import Chat, Completion, SamplingParams
+from spar.errors import UserError
 
 
 class HFBackend:
@@ -58,10 +61,12 @@ class HFBackend:
             try:
                 outs = self._generate_batch([prompts[i] for i in chunk], params, batch_index)
             except RuntimeError as e:  # torch.OutOfMemoryError is a RuntimeError
-                if "out of memory" not in str(e).lower() or per_batch == 1 and params.n == 1:
+                if not _is_out_of_memory(e):
                     raise
-                self.batch_size = max(1, self.batch_size // 2)
                 _empty_cache()
+                if len(chunk) == 1:  # the smallest batch there is: halving again would retry it forever
+                    raise _too_large(len(prompts[chunk[0]]), rows_per_chat, self.batch_size, params) from e
+                self.batch_size = max(1, self.batch_size // 2)
                 continue
             for i, out in zip(chunk, outs):
                 results[i] = out
@@ -129,6 +134,23 @@ def _eos_ids(model, tokenizer) -> list[int]:
     if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
         ids.append(tokenizer.eos_token_id)
     return ids
+
+
+def _is_out_of_memory(e: RuntimeError) -> bool:
+    import torch
+
+    oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+    message = str(e).lower()
+    # CUDA raises OutOfMemoryError; the CPU allocator raises a plain RuntimeError
+    return isinstance(e, oom) or "out of memory" in message or "can't allocate memory" in message
+
+
+def _too_large(prompt_tokens: int, rows: int, batch_size: int, params: SamplingParams) -> UserError:
+    return UserError(
+        f"out of memory on a batch of 1 chat x {rows} row(s) (n={params.n} samples, {prompt_tokens} prompt tokens, "
+        f"max_new_tokens={params.max_new_tokens}), the smallest batch there is (batch_size is down to {batch_size}); "
+        f"lower n (sample.k, judge.n, search.branch, --n) or max_new_tokens (sample., judge., search., "
+        f"eval.max_new_tokens, --max-new-tokens), or use a device with more memory")
 
 
 def _empty_cache() -> None:
