@@ -151,7 +151,7 @@ def test_rft_with_a_verifier_keeps_only_critiques_that_agree_with_it():
     trees[1].instruction_id = "i2"
     trees[1].nodes[1]["value"] = 0.0  # i2: only the flipped node 0.0.0 has split votes
     trees[1].nodes[4]["votes"] = [vote("no", "wrong"), vote("no", "wrong"), vote("yes", "ok")]
-    trees[1].nodes[4]["value"] = 1 / 3
+    trees[1].nodes[4].update(value=1 / 3, label="no")
     instructions = {"i1": inst(1), "i2": inst(2)}
     llm = build_rft(trees, [], [], instructions, RFTDataConfig(), "llm", seed=0)
     grounded = build_rft(trees, [], [], instructions, RFTDataConfig(), "verifier", seed=0)
@@ -307,6 +307,22 @@ def test_rft_one_positive_and_one_negative_node_per_tree_seeded():
         assert picks[seed] == [e.messages[-1]["content"] for e in
                                build_rft(trees, [], [], instructions, RFTDataConfig(), "llm", seed=seed)]
     assert picks[0] != picks[1]
+
+
+def test_rft_no_critique_from_a_judgment_that_abstained():
+    """With judge.min_valid, split votes can still end in an abstention (too few valid votes): old code trained
+    on their majority critique as if the judge had decided."""
+    rs = [Response("i1", 0, "bare")]
+    votes = [vote("no", "no quotes"), vote("no", "none"), vote("yes", "fine")] + [vote("invalid")] * 4
+    abstained = Judgment("i1", rs[0].id, votes, 1 / 3, "abstain")
+    assert build_rft([], [abstained], rs, {"i1": inst(1)}, RFTDataConfig(), "llm", seed=0) == []
+    decided = Judgment("i1", rs[0].id, votes, 1 / 3, "no")
+    assert [e.messages[-1]["content"] for e in build_rft([], [decided], rs, {"i1": inst(1)}, RFTDataConfig(), "llm",
+                                                         seed=0)] == ["no quotes"]
+    tree = tree_with_values()
+    tree.nodes[1]["label"] = "abstain"  # V = 1/3 from too few valid votes
+    judge = [e for e in build_rft([tree], [], [], {"i1": inst(1)}, RFTDataConfig(), "llm", seed=0) if e.kind == "judge"]
+    assert [e.label for e in judge] == ["yes"]
 
 
 def test_rft_caps_per_kind_and_label_default_to_the_reference():

@@ -116,9 +116,11 @@ def build_rft(trees: Sequence[Tree], judgments: Sequence[Judgment], responses: S
     text = {r.id: r.text for r in responses}
     pools: dict[str, list[RFTExample]] = {"refine": [], "tree_yes": [], "tree_no": [], "stage_no": [], "stage_yes": []}
 
-    def critique_of(votes: list[dict], verifier: dict | None) -> tuple[str, str] | None:
+    def critique_of(votes: list[dict], verdict: str, verifier: dict | None) -> tuple[str, str] | None:
+        """A critique from the majority of `votes`, if that majority is the judge's `verdict` (not an abstention,
+        e.g. too few valid votes) and, with a verifier-grounded judge, agrees with code."""
         majority = _majority(votes, keep_cut)
-        if majority is None or not _trusted(majority[0], verifier, use_verifier):
+        if majority is None or majority[0] != verdict or not _trusted(verdict, verifier, use_verifier):
             return None
         if majority[1] is None:
             left_out["truncated"] += 1
@@ -140,12 +142,14 @@ def build_rft(trees: Sequence[Tree], judgments: Sequence[Judgment], responses: S
             v = node["value"]
             if node["parent"] is None or node.get("failed") or v is None or not (0 < v < 0.5 or 0.5 < v < 1):
                 continue
+            polarity = "yes" if v > 0.5 else "no"
+            if node.get("label") != polarity:
+                continue  # V and the verdict disagree: a record not written by the search
             verifier = verify(node["response"], hard).to_dict() if hard else None
-            majority = critique_of(node["votes"], verifier)
-            # V and the majority agree (V > 0.5 <=> more yes than no); the check guards hand-made records
-            if majority and (majority[0] == "yes") == (v > 0.5):
-                found[majority[0]].append(judge_example(inst, node["response"], majority[1], majority[0],
-                                                        "tree-node", hybrid))
+            majority = critique_of(node["votes"], polarity, verifier)
+            if majority:
+                found[polarity].append(judge_example(inst, node["response"], majority[1], polarity, "tree-node",
+                                                     hybrid))
         for label in ("yes", "no"):  # one positive and one negative node per tree, as the reference
             if found[label]:
                 rng = random.Random(f"{seed}:{tree.instruction_id}:{label}")
@@ -155,7 +159,7 @@ def build_rft(trees: Sequence[Tree], judgments: Sequence[Judgment], responses: S
         verdicts = {v["verdict"] for v in j.votes if v["verdict"] != "invalid"}
         if len(verdicts) < 2:
             continue  # unanimous (or no valid vote): nothing the refiner had to work out
-        majority = critique_of(j.votes, j.verifier)
+        majority = critique_of(j.votes, j.label, j.verifier)
         if majority:
             pools[f"stage_{majority[0]}"].append(judge_example(instructions[j.instruction_id], text[j.response_id],
                                                                majority[1], majority[0], "judge-stage", hybrid))
