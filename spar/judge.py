@@ -110,7 +110,8 @@ class LLMJudge:
             raise ValueError(f"min_valid={min_valid}: must be from 1 to n={n} (or None for a majority of n)")
         self.backend, self.n, self.resample = backend, n, resample
         self.min_valid = majority_n(n) if min_valid is None else min_valid
-        self.params = SamplingParams(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
+        self.params = SamplingParams(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                                     seed=seed)
         self.cache: dict[str, Verdict] = {}
         self.calls = 0  # backend calls made, for tests and benchmarks
 
@@ -176,7 +177,7 @@ class HybridJudge:
         keys = [_key(inst, resp) for inst, resp in items]
         code = [verifier_verdict(inst, resp) for inst, resp in items]
         ask = [i for i, (inst, _) in enumerate(items) if keys[i] not in self.cache and (
-            self.always_llm or code[i].label != "no" and (not inst.constraints or any(is_soft(c["id"]) for c in inst.constraints)))]
+            self.always_llm or code[i].label != "no" and _needs_llm(inst))]
         llm = dict(zip(ask, self.llm.judge([items[i] for i in ask], hybrid=True))) if ask else {}
         out = []
         for i, k in enumerate(keys):
@@ -184,6 +185,11 @@ class HybridJudge:
                 self.cache[k] = _combine(code[i], llm.get(i))
             out.append(self.cache[k])
         return out
+
+
+def _needs_llm(inst: Instruction) -> bool:
+    """Something only an LLM can judge: soft constraints, or no listed constraints at all."""
+    return not inst.constraints or any(is_soft(c["id"]) for c in inst.constraints)
 
 
 def _combine(code: Verdict, llm: Verdict | None) -> Verdict:

@@ -26,13 +26,17 @@ JUDGE_TEMPLATE = """Check whether the response follows every requirement of the 
 [Response]
 {response}
 {checked}
-Go through the requirements one by one and say whether the response meets each; name every requirement it misses. End with one final line: "Verdict: Yes" if it follows all of them, otherwise "Verdict: No"."""
+Go through the requirements one by one and say whether the response meets each; name every requirement it misses. \
+End with one final line: "Verdict: Yes" if it follows all of them, otherwise "Verdict: No"."""
 
-REFINE_REQUEST = f"""Now rewrite the response so that it follows every requirement. Fix only what your critique found and keep everything else unchanged.
-First write one or two sentences on what to change. Then write the full refined response between {REFINED_START} and {REFINED_END}."""
+REFINE_REQUEST = f"""Now rewrite the response so that it follows every requirement. \
+Fix only what your critique found and keep everything else unchanged.
+First write one or two sentences on what to change. \
+Then write the full refined response between {REFINED_START} and {REFINED_END}."""
 
 
-REWRITE_REQUEST = """Now write the response again so that it follows every requirement. Fix only what your critique found and keep everything else unchanged. Write only the new response."""
+REWRITE_REQUEST = """Now write the response again so that it follows every requirement. \
+Fix only what your critique found and keep everything else unchanged. Write only the new response."""
 
 
 def actor_chat(prompt: str) -> Chat:

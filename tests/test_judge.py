@@ -52,7 +52,8 @@ def test_cache_never_judges_a_text_twice():
 
 
 def test_verifier_exact_with_every_failure():
-    inst = Instruction("v", "p", [{"id": "punctuation:no_comma", "kwargs": {}}, {"id": "startend:quotation", "kwargs": {}}])
+    inst = Instruction("v", "p", [{"id": "punctuation:no_comma", "kwargs": {}},
+                                  {"id": "startend:quotation", "kwargs": {}}])
     no, yes = VerifierJudge().judge([(inst, "a, b"), (inst, '"a b"')])
     assert (no.label, no.value, no.verifier["failed"]) == ("no", 0.0, ["punctuation:no_comma", "startend:quotation"])
     assert "comma" in no.critique and "quotation" in no.critique
@@ -63,7 +64,8 @@ def test_verifier_exact_with_every_failure():
 def test_hybrid_conjunction_and_llm_only_when_needed():
     b = ScriptedBackend(respond=lambda chat, i: "Tone is flat.\nVerdict: No")
     j = HybridJudge(b, n=1)
-    hard_fail, hard_pass, both_fail, both_pass_code = j.judge([(HARD, "a, b"), (HARD, "a b"), (BOTH, "a, b"), (BOTH, "a b")])
+    hard_fail, hard_pass, both_fail, both_pass_code = j.judge([(HARD, "a, b"), (HARD, "a b"), (BOTH, "a, b"),
+                                                               (BOTH, "a b")])
     asked = [c[0]["content"] for chats, _ in b.calls for c in chats]
     assert len(asked) == 1 and "a b" in asked[0] and "already checked by a program" in asked[0]
     assert (hard_fail.label, hard_pass.label, both_fail.label) == ("no", "yes", "no")

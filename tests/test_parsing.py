@@ -134,7 +134,8 @@ def test_verdict_never_raises(text):
 
 
 ADVERSARIAL = st.lists(st.sampled_from(["Verdict", ":", "Yes", "No", "no", "*", "**", "\n", " ", "Not", "None", "yes.",
-                                        "final answer", "`", "#", REFINED_START, REFINED_END, "x"]), max_size=30).map("".join)
+                                        "final answer", "`", "#", REFINED_START, REFINED_END, "x"]),
+                       max_size=30).map("".join)
 
 
 @given(ADVERSARIAL)
