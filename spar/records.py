@@ -62,7 +62,7 @@ class Judgment:
 
     instruction_id: str
     response_id: str
-    votes: list[dict[str, str]] = field(default_factory=list)  # {verdict, critique}
+    votes: list[dict[str, Any]] = field(default_factory=list)  # {verdict, critique, truncated}
     value: float | None = None
     label: str = "abstain"  # "yes" | "no" | "abstain"
     verifier: dict[str, Any] | None = None  # {passed, failed: [ids], feedback}
@@ -77,7 +77,7 @@ class Negative:
     response_id: str
     text: str
     critique: str = ""
-    votes: list[dict[str, str]] = field(default_factory=list)
+    votes: list[dict[str, Any]] = field(default_factory=list)  # {verdict, critique, truncated}
     value: float | None = None
 
 
