@@ -197,3 +197,22 @@ def test_hybrid_abstains_when_llm_votes_are_unreadable():
     b = ScriptedBackend(respond=lambda chat, i: "Looks cheerful to me.")
     v = HybridJudge(b, n=3, resample=0).judge([(BOTH, "a b")])[0]
     assert (v.label, v.value) == ("abstain", None) and v.verifier["passed"]
+
+
+def test_one_readable_yes_no_longer_passes_the_search_gate():
+    """Old failure: a refinement with one "yes" among five votes, the rest unreadable, got value 1.0 and ended
+    the search as a success (a chosen response for DPO)."""
+    from spar.config import SearchConfig
+    from spar.search.engine import Root, search_trees
+
+    def respond(chat, i):
+        if "Verdict" in chat[-1]["content"] and len(chat) == 1:  # the judge prompt
+            return "Verdict: Yes" if i == 0 else "It reads well enough."
+        return "Better now.\n<refined>A cheerful note</refined>"
+
+    b = ScriptedBackend(respond=respond)
+    judge = LLMJudge(b, n=5, resample=0)
+    [tree] = search_trees([Root(SOFT, "a dull note", "Not cheerful.\nVerdict: No")], b, judge,
+                          SearchConfig(strategy="bfs", branch=1, select=1, max_depth=1))
+    assert not tree.success
+    assert all(n["value"] is None for n in tree.nodes[1:])
