@@ -10,8 +10,11 @@ expected and the file it came from. Pure Python: no torch.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import difflib
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -53,6 +56,25 @@ def _probability(x) -> bool:
     return 0 < x <= 1
 
 
+# transformers' SchedulerType values (listed here so config stays free of torch)
+LR_SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+                 "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr", "cosine_warmup_with_min_lr",
+                 "warmup_stable_decay")
+
+
+def _check_schedule(section: str, s: Any) -> None:
+    """The learning-rate schedule of a trainer's settings: a known scheduler, one way of giving the warmup."""
+    if s.lr_scheduler not in LR_SCHEDULERS:
+        near = difflib.get_close_matches(str(s.lr_scheduler), LR_SCHEDULERS, n=1)
+        hint = f"did you mean {near[0]}?" if near else f"choose one of {', '.join(LR_SCHEDULERS)}"
+        raise ValueError(f"{section}lr_scheduler={s.lr_scheduler!r}: not a transformers scheduler; {hint}")
+    if not 0 <= s.warmup_ratio < 1:
+        raise ValueError(f"{section}warmup_ratio={s.warmup_ratio!r}: must be in [0, 1)")
+    if s.warmup_ratio and s.warmup_steps:
+        raise ValueError(f"{section}warmup_ratio={s.warmup_ratio!r}: give warmup_ratio or warmup_steps "
+                         f"({s.warmup_steps}), not both; set the other to 0")
+
+
 # ---- settings of the method's parts (used by search/ and train/) --------------------------
 
 
@@ -77,7 +99,7 @@ class SearchConfig:
             raise ValueError(f"search.strategy={self.strategy!r}: choose bfs or dfs")
         _require("search.", self, {
             "branch": (_at_least_one, ">= 1"), "select": (_at_least_one, ">= 1"), "max_depth": (_at_least_one, ">= 1"),
-            "max_refinements": (_at_least_one, ">= 1"), "gate": (lambda g: 0 <= g < 1, "in [0, 1)"),
+            "max_refinements": (_at_least_one, ">= 1"), "gate": (lambda g: 0 <= g <= 1, "in [0, 1]"),
             "temperature": (_not_negative, ">= 0 (0 = greedy)"), "top_p": (_probability, "in (0, 1]"),
             "max_new_tokens": (_at_least_one, ">= 1"),
         })
@@ -105,7 +127,9 @@ class DPOSettings:
     batch_size: int = _help("per-device batch size", 2)
     grad_accum: int = _help("gradient accumulation steps", 1)
     max_length: int = _help("token limit of prompt + response", 1024)
-    warmup_steps: int = _help("learning-rate warmup steps", 0)
+    warmup_steps: int = _help("learning-rate warmup steps (or give warmup_ratio)", 0)
+    warmup_ratio: float = _help("warmup as a fraction of all steps (reference: 0.1); 0 = use warmup_steps", 0.0)
+    lr_scheduler: str = _help("learning-rate schedule, a transformers SchedulerType (reference: linear)", "linear")
     precompute_ref_log_probs: bool = _help("compute reference log-probs once before training (faster on CPU)", True)
     lora: LoraSettings | None = _help("LoRA adapters (merged before saving); null = full fine-tuning", None)
     seed: int = _help("training seed", 0)
@@ -115,6 +139,7 @@ class DPOSettings:
     def __post_init__(self):
         if isinstance(self.lora, dict):
             self.lora = LoraSettings(**self.lora)
+        _check_schedule("train.dpo.", self)
         _require("train.dpo.", self, {
             "lr": (_positive, "> 0"), "epochs": (_positive, "> 0"), "batch_size": (_at_least_one, ">= 1"),
             "grad_accum": (_at_least_one, ">= 1"), "max_length": (_at_least_one, ">= 1"),
@@ -130,7 +155,10 @@ class RFTSettings:
     batch_size: int = _help("per-device batch size", 2)
     grad_accum: int = _help("gradient accumulation steps", 1)
     max_length: int = _help("token limit of one chat", 1024)
-    warmup_steps: int = _help("learning-rate warmup steps", 0)
+    warmup_steps: int = _help("learning-rate warmup steps (or give warmup_ratio)", 0)
+    warmup_ratio: float = _help("warmup as a fraction of all steps (reference: 0.1); 0 = use warmup_steps", 0.0)
+    lr_scheduler: str = _help("learning-rate schedule, a transformers SchedulerType "
+                              "(reference: constant_with_warmup)", "linear")
     lora: LoraSettings | None = _help("LoRA adapters (merged before saving); null = full fine-tuning", None)
     seed: int = _help("training seed", 0)
     num_processes: int = _help("processes for `accelerate launch` (1 = in this process)", 1)
@@ -139,6 +167,7 @@ class RFTSettings:
     def __post_init__(self):
         if isinstance(self.lora, dict):
             self.lora = LoraSettings(**self.lora)
+        _check_schedule("train.rft.", self)
         _require("train.rft.", self, {
             "lr": (_positive, "> 0"), "epochs": (_positive, "> 0"), "batch_size": (_at_least_one, ">= 1"),
             "grad_accum": (_at_least_one, ">= 1"), "max_length": (_at_least_one, ">= 1"),
@@ -303,6 +332,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """
     raw: dict = {}
     origins: dict[str, str] = {}  # dotted key -> where its value was written
+    texts: dict[str, str] = {}  # dotted key -> its unquoted value as written (a str field keeps `no` and `2024`)
     if path is not None:
         if not Path(path).exists():
             raise FileNotFoundError(f"config file {path} not found; presets live in configs/")
@@ -316,6 +346,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
         _key_lines(yaml.compose(text), str(path), "", origins)
+        _plain_texts(yaml.compose(text), "", texts)
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"override {item!r}: write it as dotted.key=value, e.g. search.branch=2")
@@ -326,12 +357,48 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"command line {item!r}: {'.'.join(parts[:i + 1])} is a value, not a section")
-        try:
-            node[parts[-1]] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            node[parts[-1]] = value  # e.g. a path with a colon: keep it as the string it is
+        node[parts[-1]] = parse_value(value, key, texts)
         origins[key] = f"command line {item!r}"
+    keep_text(RunConfig, raw, "", texts)
     return build(RunConfig, raw, "", origins, str(path) if path else "defaults")
+
+
+def parse_value(text: str, key: str, texts: dict[str, str]) -> Any:
+    """A command-line value read as YAML (numbers, true/false, null, {a: 1}, [x, y]); its text noted under `key`."""
+    try:
+        _plain_texts(yaml.compose(text), key, texts)
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        texts[key] = text
+        return text  # e.g. a path with a colon: keep it as the string it is
+
+
+def _plain_texts(node, key: str, texts: dict[str, str]) -> None:
+    """Note the text of every unquoted scalar of a YAML node, nested keys dotted."""
+    if isinstance(node, yaml.ScalarNode) and node.style is None and key:
+        texts[key] = node.value
+    elif isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            _plain_texts(v, f"{key}.{k.value}" if key else str(k.value), texts)
+
+
+def keep_text(cls, raw: Any, prefix: str, texts: dict[str, str]) -> None:
+    """Give string fields their values as written: YAML reads `no` as false and `2024` as a number,
+    but `name: no` means the name "no". The field's type decides, so `train.actor: no` stays false."""
+    if not isinstance(raw, dict) or not dataclasses.is_dataclass(cls):
+        return
+    hints = typing.get_type_hints(cls)
+    for key, value in raw.items():
+        tp = hints.get(key)
+        if tp is None:
+            continue  # an unknown key: build() names it
+        options = [a for a in typing.get_args(tp) if a is not type(None)] if typing.get_origin(tp) in (
+            typing.Union, types.UnionType) else [tp]
+        dotted = f"{prefix}{key}"
+        if options == [str] and isinstance(value, (bool, int, float)) and dotted in texts:
+            raw[key] = texts[dotted]
+        elif len(options) == 1 and dataclasses.is_dataclass(options[0]):
+            keep_text(options[0], value, dotted + ".", texts)
 
 
 def _key_lines(node, path: str, prefix: str, origins: dict[str, str]) -> None:
@@ -376,6 +443,8 @@ def build(cls, raw: Any, prefix: str = "", origins: dict[str, str] | None = None
         raise ConfigError(f"{origins.get(bad, where)}: {msg}") from None
 
 
+# a number as YAML 1.2 writes it, exponent without a dot included (1e-5, 2E+3, .5)
+_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
 _EXPECT = {int: "an integer", float: "a number", str: "a string", bool: "true or false", dict: "a mapping", list: "a list"}
 
 
@@ -390,6 +459,8 @@ def _coerce(tp, value, key: str, origins: dict[str, str], where: str):
     if dataclasses.is_dataclass(tp):
         return build(tp, value if value is not None else {}, key + ".", origins, where)
     base = origin or tp
+    if base is float and isinstance(value, str) and _FLOAT.match(value.strip()):
+        value = float(value)  # YAML 1.1 (PyYAML) reads 2e-7 as a string; a number field takes it as the number
     ok = (
         (base is bool and isinstance(value, bool))
         or (base is int and isinstance(value, int) and not isinstance(value, bool))
@@ -400,6 +471,8 @@ def _coerce(tp, value, key: str, origins: dict[str, str], where: str):
     )
     if not ok:
         raise ConfigError(f"{where}: {key}={value!r} should be {_EXPECT.get(base, base)}")
+    if base is float and not math.isfinite(value):
+        raise ConfigError(f"{where}: {key}={value!r} should be a finite number")
     if base is list and args:
         for item in value:
             _coerce(args[0], item, f"{key}[]", origins, where)
@@ -427,3 +500,141 @@ def describe(cls=RunConfig, prefix: str = "") -> list[str]:
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
             lines.append(f"{prefix}{f.name} = {default!r}: {f.metadata.get('help', '')}")
     return lines
+
+
+# ---- command-line flags from the same dataclasses ------------------------------------------
+#
+# `spar judge`, `spar search` and `spar generate` take some of the loop's settings as flags. The
+# flags are made from the dataclass fields above, so a flag has the config key's default and help
+# text, and its value goes through the same checks (`build`), with errors naming the flag.
+
+
+def _flag_fields(cls, only=None, exclude=()):
+    """The fields of `cls` a flag can carry: scalars (numbers, text, true/false, optional text)."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if (only is not None and f.name not in only) or f.name in exclude:
+            continue
+        tp = hints[f.name]
+        inner = [a for a in typing.get_args(tp) if a is not type(None)] if typing.get_origin(tp) in (
+            typing.Union, types.UnionType) else [tp]
+        if len(inner) == 1 and inner[0] in (int, float, str, bool):
+            yield f, inner[0]
+
+
+def add_flags(parser, cls, section: str, *, rename: dict[str, str] | None = None, prefix: str = "--",
+              only=None, exclude=()) -> None:
+    """Add a `--flag` for each scalar field of dataclass `cls` (the settings under `section`, e.g. "judge.").
+
+    A field's flag is `prefix` + its name with dashes (`max_new_tokens` -> `--max-new-tokens`) unless
+    `rename` names it (`{"kind": "--judge"}`). A flag left out keeps the dataclass default; read the
+    settings back with `flags_config(args, cls, section)`.
+    """
+    rename = rename or {}
+    for f, base in _flag_fields(cls, only, exclude):
+        flag = rename.get(f.name, prefix + f.name.replace("_", "-"))
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        text = f"{f.metadata.get('help', '')} (config key {section}{f.name}; default: {default})".replace("%", "%%")
+        parser.set_defaults(**{f"_flag:{section}{f.name}": flag})  # the flag as named, for error messages
+        if base is bool:
+            parser.add_argument(flag, dest=section + f.name, default=None, help=text,
+                                action=argparse.BooleanOptionalAction)
+        else:
+            metavar = {int: "INT", float: "NUMBER", str: "TEXT"}[base]
+            parser.add_argument(flag, dest=section + f.name, default=None, metavar=metavar, help=text)
+
+
+def flags_config(args, cls, section: str):
+    """The `cls` settings from flags added by `add_flags`: defaults, then the flags given, checked by `build`.
+
+    A bad value is a ConfigError naming the flag as typed, the config key, the value and the fix.
+    """
+    raw, origins, texts = {}, {}, {}
+    for f, base in _flag_fields(cls):
+        flag = getattr(args, f"_flag:{section}{f.name}", None)  # None: the verb has no flag for this field
+        given = getattr(args, section + f.name, None)
+        if flag is None or given is None:
+            continue
+        if isinstance(given, bool):
+            raw[f.name] = given
+            origins[section + f.name] = f"command line '{flag if given else flag.replace('--', '--no-', 1)}'"
+        else:
+            raw[f.name] = parse_value(given, section + f.name, texts)
+            origins[section + f.name] = f"command line '{flag} {given}'"
+    keep_text(cls, raw, section, texts)
+    return build(cls, raw, section, origins, "defaults")
+
+
+# ---- resuming a run under a changed config -------------------------------------------------
+#
+# A run directory holds the config it was started with (config.yaml). Rerunning it with a different
+# config is allowed only where the difference cannot change what the run computes; each accepted
+# change is recorded in the manifest. Decided key by key:
+#
+# accepted (how fast or where, never what):
+#   out_dir                      the runs folder moved or is named another way
+#   actor/refiner.batch_size     sequences per generate call
+#   actor/refiner.options: base_urls, api_key_env, concurrency, timeout, max_retries, backoff, max_backoff
+#                                (openai: which servers, how patiently), gpu_memory_utilization,
+#                                enable_prefix_caching, tensor_parallel_size (vllm: how the same model is laid out),
+#                                batch_size, device (hf)
+#   train.dpo/rft.precompute_ref_log_probs, accelerate_config   how training runs, not what it optimizes
+#   train.dpo/rft.batch_size, grad_accum, num_processes         only together, when the effective batch
+#                                (batch_size x grad_accum x num_processes) stays the same: e.g. half the
+#                                per-device batch and twice the accumulation after running out of memory
+#   eval.*                       evaluation reads the checkpoints and writes nothing training uses
+#   data.leak_check              a check that passed or stopped the run; it changes no instruction
+#   iterations                   more iterations, or fewer as long as none is dropped that has started
+#
+# refused (they change results): everything else. In particular seed and chunk (a chunk's seed is derived
+# from its index, so another chunk size samples differently), the models and backends, every data.*,
+# sample.*, judge.*, search.*, pairs.*, rft_data.* key, and the training hyperparameters. A key added to a
+# dataclass is refused unless it is listed here: the safe default for a setting nobody has judged yet.
+
+RESUME_SAFE = (
+    "out_dir", "actor.batch_size", "refiner.batch_size", "eval.*", "data.leak_check",
+    "train.*.precompute_ref_log_probs", "train.*.accelerate_config",
+    *(f"{role}.options.{k}" for role in ("actor", "refiner") for k in (
+        "base_urls", "api_key_env", "concurrency", "timeout", "max_retries", "backoff", "max_backoff",
+        "gpu_memory_utilization", "enable_prefix_caching", "tensor_parallel_size", "batch_size", "device")),
+)
+_EFFECTIVE_BATCH = ("batch_size", "grad_accum", "num_processes")
+ABSENT = "(not set)"
+
+
+def flat_settings(cfg, prefix: str = "") -> dict[str, Any]:
+    """Every setting of a config by dotted key; model options one key each, other values whole (lora: a dict)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value) and f.name != "lora":
+            out.update(flat_settings(value, f"{prefix}{f.name}."))
+        elif f.name == "options" and isinstance(value, dict):
+            out.update({f"{prefix}options.{k}": v for k, v in value.items()})
+        else:
+            out[prefix + f.name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+    return out
+
+
+def resume_changes(old: RunConfig, new: RunConfig, started: int) -> tuple[dict, dict]:
+    """(accepted, refused): the settings that differ, `key -> (old, new)`, split by RESUME_SAFE above.
+
+    `started` is the number of iterations that have begun; `iterations` may not drop below it.
+    """
+    import fnmatch
+
+    a, b = flat_settings(old), flat_settings(new)
+    diff = {k: (a.get(k, ABSENT), b.get(k, ABSENT)) for k in sorted(set(a) | set(b)) if a.get(k, ABSENT) != b.get(
+        k, ABSENT)}
+    accepted, refused = {}, {}
+    for key, (was, now) in diff.items():
+        section, _, field_name = key.rpartition(".")
+        if key == "iterations":
+            ok = now >= started
+        elif section in ("train.dpo", "train.rft") and field_name in _EFFECTIVE_BATCH:
+            ok = math.prod(a[f"{section}.{k}"] for k in _EFFECTIVE_BATCH) == math.prod(
+                b[f"{section}.{k}"] for k in _EFFECTIVE_BATCH)
+        else:
+            ok = any(fnmatch.fnmatchcase(key, pattern) for pattern in RESUME_SAFE)
+        (accepted if ok else refused)[key] = (was, now)
+    return accepted, refused

@@ -29,7 +29,7 @@ def test_every_key_has_a_help_text_and_is_listed():
 
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.name)
 def test_presets_load_open_with_their_command_and_round_trip(preset, tmp_path):
-    assert preset.read_text().startswith(f"# spar run --config configs/{preset.name}")
+    assert preset.read_text().splitlines()[0] == f"# spar run --config configs/{preset.name}"
     cfg = load_config(preset)
     written = tmp_path / "config.yaml"
     written.write_text(dump_config(cfg))
@@ -52,6 +52,99 @@ def test_paper_preset_holds_the_papers_settings():
     assert (r.lr, r.epochs) == (2e-6, 5.0)
     assert cfg.iterations == 3 and cfg.actor.backend == "vllm"
     assert d.num_processes == 8 and d.accelerate_config == "configs/accelerate/zero3.yaml"
+    # the reference's training configs (thu-coai/SPaR src/configs/dpo.yaml, sft.yaml; LLaMA-Factory on 8 GPUs)
+    assert d.batch_size * d.grad_accum * d.num_processes == 32 and (d.batch_size, d.grad_accum) == (2, 2)
+    assert (d.lr_scheduler, d.warmup_ratio, d.warmup_steps, d.max_length) == ("linear", 0.1, 0, 2048)
+    assert r.batch_size * r.grad_accum * r.num_processes == 64 and (r.batch_size, r.grad_accum) == (2, 4)
+    assert (r.lr_scheduler, r.warmup_ratio, r.warmup_steps, r.max_length) == ("constant_with_warmup", 0.1, 0, 4096)
+
+
+RANGE_CASES = [  # override -> the message after `command line '<override>': `
+    ("sample.k=0", "sample.k=0: must be >= 1 (paper: 5)"), ("judge.n=0", "judge.n=0: must be >= 1 (paper: 5)"),
+    ("chunk=0", "chunk=0: must be >= 1"), ("search.branch=0", "search.branch=0: must be >= 1"),
+    ("search.select=0", "search.select=0: must be >= 1"), ("search.max_depth=0", "search.max_depth=0: must be >= 1"),
+    ("search.max_depth=-2", "search.max_depth=-2: must be >= 1"),
+    ("search.gate=-0.1", "search.gate=-0.1: must be in [0, 1]"),
+    ("search.gate=1.01", "search.gate=1.01: must be in [0, 1]"),
+    ("sample.temperature=-0.1", "sample.temperature=-0.1: must be >= 0"),
+    ("judge.temperature=-1", "judge.temperature=-1.0: must be >= 0"),
+    ("search.temperature=-0.5", "search.temperature=-0.5: must be >= 0 (0 = greedy)"),
+    ("sample.top_p=0", "sample.top_p=0.0: must be in (0, 1]"),
+    ("sample.top_p=1.5", "sample.top_p=1.5: must be in (0, 1]"),
+    ("search.top_p=0", "search.top_p=0.0: must be in (0, 1]"),
+    ("search.top_p=-1", "search.top_p=-1.0: must be in (0, 1]"),
+    ("train.dpo.lr=0", "train.dpo.lr=0.0: must be > 0"), ("train.dpo.lr=-2e-7", "train.dpo.lr=-2e-07: must be > 0"),
+    ("train.rft.lr=0", "train.rft.lr=0.0: must be > 0"), ("train.rft.lr=-1.0e-5", "train.rft.lr=-1e-05: must be > 0"),
+]
+
+
+@pytest.mark.parametrize("override,message", RANGE_CASES, ids=[c[0] for c in RANGE_CASES])
+def test_range_checks_name_the_key_the_value_and_the_command_line(override, message):
+    """Each range the issue names is checked at load time, before any compute; old code had gate in [0, 1)
+    and refused lr=-2e-7 as 'not a number' (PyYAML's string) instead of naming the range."""
+    with pytest.raises(ConfigError) as e:
+        load_config(None, [override])
+    assert str(e.value) == f"command line {override!r}: {message}"
+
+
+def test_range_edges_are_accepted():
+    """gate may be 0 or 1 (the issue's [0, 1]; old code refused 1); temperature 0 is greedy; top_p 1 is all."""
+    cfg = load_config(None, ["search.gate=1", "sample.temperature=0", "search.top_p=1", "judge.temperature=0"])
+    assert cfg.search.gate == 1.0 and cfg.sample.temperature == 0.0
+    assert load_config(None, ["search.gate=0"]).search.gate == 0.0
+
+
+@pytest.mark.parametrize("text", [".inf", "-.inf", ".nan"])
+def test_numbers_must_be_finite(text):
+    with pytest.raises(ConfigError, match=r"command line 'train.dpo.lr=.*': train.dpo.lr=.* should be a finite number"):
+        load_config(None, [f"train.dpo.lr={text}"])
+
+
+def test_numbers_written_without_a_dot_are_numbers(tmp_path):
+    """PyYAML reads 2e-7 as the string '2e-7' (YAML 1.1 wants 2.0e-7); old code refused it as not a number."""
+    cfg = load_config(None, ["train.dpo.lr=2e-7", "train.rft.lr=1E-5", "search.gate=5e-1"])
+    assert cfg.train.dpo.lr == 2e-7 and isinstance(cfg.train.dpo.lr, float)
+    assert cfg.train.rft.lr == 1e-5 and cfg.search.gate == 0.5
+    f = tmp_path / "run.yaml"
+    f.write_text("name: x\ntrain:\n  dpo: {lr: 2e-7}\n  rft:\n    lr: 3e-6\n")
+    cfg = load_config(f)
+    assert (cfg.train.dpo.lr, cfg.train.rft.lr) == (2e-7, 3e-6)
+    with pytest.raises(ConfigError, match=r"train.dpo.lr='2e-7x' should be a number"):
+        load_config(None, ["train.dpo.lr=2e-7x"])
+    with pytest.raises(ConfigError, match=r"judge.n=1e3 should be an integer|judge.n='1e3' should be an integer"):
+        load_config(None, ["judge.n=1e3"])  # a count stays a whole number
+
+
+def test_text_fields_keep_the_text_as_written(tmp_path):
+    """YAML reads `no` as false and `2024` as a number; old code then refused name=no and name=2024."""
+    assert load_config(None, ["name=no"]).name == "no"
+    assert load_config(None, ["name=2024"]).name == "2024"
+    assert load_config(None, ["name=1.50"]).name == "1.50"  # the text, not str(1.5)
+    assert load_config(None, ["actor={name: 2024}"]).actor.name == "2024"
+    f = tmp_path / "run.yaml"
+    f.write_text("name: off\nout_dir: 007\nrefiner:\n  name: yes\ntrain: {actor: no}\n")
+    cfg = load_config(f)
+    assert (cfg.name, cfg.out_dir, cfg.refiner.name) == ("off", "007", "yes")
+    assert cfg.train.actor is False  # a true/false field keeps YAML's reading
+    assert load_config(None, ["train.refiner=no"]).train.refiner is False
+    assert load_config(None, ["judge.n=3"]).judge.n == 3
+    with pytest.raises(ConfigError, match=r"name=None should be a string"):
+        load_config(None, ["name=null"])  # null is no name
+    written = tmp_path / "config.yaml"
+    written.write_text(dump_config(load_config(None, ["name=2024"])))
+    assert load_config(written).name == "2024"
+
+
+def test_schedule_settings_are_checked():
+    cfg = load_config(None, ["train.dpo.lr_scheduler=cosine", "train.rft.warmup_ratio=0.1"])
+    assert cfg.train.dpo.lr_scheduler == "cosine" and cfg.train.rft.warmup_ratio == 0.1
+    with pytest.raises(ConfigError, match=r"train.rft.lr_scheduler='constant_warmup': not a transformers scheduler; "
+                                          r"did you mean constant_with_warmup\?"):
+        load_config(None, ["train.rft.lr_scheduler=constant_warmup"])
+    with pytest.raises(ConfigError, match=r"train.dpo.warmup_ratio=0.1: give warmup_ratio or warmup_steps \(5\), not both"):
+        load_config(None, ["train.dpo.warmup_ratio=0.1", "train.dpo.warmup_steps=5"])
+    with pytest.raises(ConfigError, match=r"train.dpo.warmup_ratio=1.0: must be in \[0, 1\)"):
+        load_config(None, ["train.dpo.warmup_ratio=1"])
 
 
 def test_dotted_overrides_parse_yaml_values():
@@ -98,7 +191,7 @@ def test_bad_values_say_how_to_fix_them(tmp_path):
     cases = {
         "judge.kind=majority": r"judge.kind='majority': choose llm, verifier or hybrid",
         "search.strategy=mcts": r"search.strategy='mcts': choose bfs or dfs",
-        "search.gate=1.5": r"search.gate=1.5: must be in \[0, 1\)",
+        "search.gate=1.5": r"search.gate=1.5: must be in \[0, 1\]",
         "sample.top_p=0": r"sample.top_p=0.0: must be in \(0, 1\]",
         "data.heldout=1": r"data.heldout=1.0: must be in \[0, 1\)",
         "refiner.backend=tgi": r"refiner.backend='tgi': choose hf, vllm or openai",
@@ -139,3 +232,42 @@ def test_settings_validate_when_built_directly():
     with pytest.raises(ValueError, match="search.select=0"):
         SearchConfig(select=0)
     assert DPOSettings(lora={"r": 2}).lora.r == 2
+
+
+def test_the_paper_schedule_reaches_the_trainers(tmp_path):
+    """lr_scheduler and warmup_ratio are passed to TRL (old code had neither: linear, no warmup, always)."""
+    from spar.models import model_dir
+    from spar.records import Pair, RFTExample, write_jsonl
+    from spar.train.dpo import build_dpo_trainer
+    from spar.train.rft import build_rft_trainer
+
+    cfg = load_config(REPO / "configs" / "paper-llama3-8b.yaml")
+    pairs, chats = tmp_path / "pairs.jsonl", tmp_path / "rft.jsonl"
+    write_jsonl(pairs, [Pair("a", [{"role": "user", "content": "hi"}], "hello", "bye")])
+    write_jsonl(chats, [RFTExample([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}], "judge")])
+    dpo, _ = build_dpo_trainer(model_dir("tiny-random"), pairs, tmp_path / "actor", cfg.train.dpo)
+    rft, _ = build_rft_trainer(model_dir("tiny-random"), chats, tmp_path / "refiner", cfg.train.rft)
+    assert str(getattr(dpo.args.lr_scheduler_type, "value", dpo.args.lr_scheduler_type)) == "linear"
+    assert str(getattr(rft.args.lr_scheduler_type, "value", rft.args.lr_scheduler_type)) == "constant_with_warmup"
+    assert dpo.args.get_warmup_steps(200) == 20 and rft.args.get_warmup_steps(50) == 5
+    steps = load_config(None, ["train.dpo.warmup_steps=3"]).train.dpo
+    plain, _ = build_dpo_trainer(model_dir("tiny-random"), pairs, tmp_path / "plain", steps)
+    assert plain.args.get_warmup_steps(200) == 3
+
+
+def test_resume_changes_are_split_by_whether_they_can_change_results():
+    """The rule behind resuming with another config (the list is documented in spar/config.py)."""
+    from spar.config import ABSENT, resume_changes
+
+    old = load_config(None, [])
+    new = load_config(None, ["train.rft.batch_size=1", "train.rft.grad_accum=2", "actor.options={base_urls: [u]}",
+                             "eval.heldout=5", "refiner.options={reply: x}", "train.dpo.lora={r: 4}",
+                             "search.prefill=true", "train.dpo.accelerate_config=c.yaml", "iterations=5"])
+    accepted, refused = resume_changes(old, new, started=1)
+    assert set(accepted) == {"train.rft.batch_size", "train.rft.grad_accum", "actor.options.base_urls",
+                             "eval.heldout", "train.dpo.accelerate_config", "iterations"}
+    assert set(refused) == {"refiner.options.reply", "train.dpo.lora", "search.prefill"}
+    assert refused["refiner.options.reply"] == (ABSENT, "x") and accepted["iterations"] == (3, 5)
+    _, refused = resume_changes(old, load_config(None, ["train.rft.num_processes=2", "chunk=8", "seed=1"]), 0)
+    assert set(refused) == {"train.rft.num_processes", "chunk", "seed"}  # a larger effective batch; other seeds
+    assert resume_changes(old, old, 3) == ({}, {})

@@ -16,7 +16,8 @@ import json
 import sys
 from pathlib import Path
 
-from spar.backends import BACKENDS, SamplingParams
+from spar.backends import SamplingParams
+from spar.config import JudgeConfig, ModelConfig, add_flags, flags_config
 from spar.records import Instruction, JsonlAppender, RecordError, Response, iter_jsonl, keys_in
 
 # A handful of instructions for the first run; several carry checkable constraints.
@@ -33,8 +34,9 @@ DEMO = [
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="smollm2-135m-instruct", help="model name, local path or hub id")
-    p.add_argument("--backend", default="hf", choices=[b for b in BACKENDS if b != "scripted"])
+    # the model flags are the config's actor.* keys (same names and defaults); the sampling flags below are
+    # plain generation's own (one greedy answer by default), not the loop's sample.* settings
+    add_flags(p, ModelConfig, "actor.", rename={"name": "--model"}, exclude=("options",))
     p.add_argument("--in", dest="inp", required=True, help="JSONL of instructions or chats, or builtin:demo")
     p.add_argument("--out", required=True, help="JSONL of Response records (appended; a rerun resumes)")
     p.add_argument("--n", type=int, default=1, help="samples per input")
@@ -43,13 +45,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-new-tokens", type=int, default=192)
     p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=16, help="sequences per backend call")
     p.add_argument("--base-url", action="append", default=None, help="openai backend: server URL (repeatable)")
     p.add_argument("--strategy", default=None, choices=["greedy", "best_of_n", "bfs", "dfs"],
                    help="inference-time decoding with a judge (default: plain sampling with the flags above)")
     p.add_argument("--budget", type=int, default=4, help="with --strategy: generated responses allowed per input")
-    p.add_argument("--judge", default="hybrid", choices=["llm", "verifier", "hybrid"], help="with --strategy")
     p.add_argument("--refiner", default=None, help="with --strategy: refiner/judge model (default: --model)")
+    # with --strategy: the config's judge.* keys; --judge is judge.kind, the rest --judge-<key>
+    add_flags(p, JudgeConfig, "judge.", rename={"kind": "--judge"}, prefix="--judge-")
+
+
+def settings(args: argparse.Namespace) -> tuple[ModelConfig, JudgeConfig]:
+    """The model and (for --strategy) judge settings the flags ask for (config defaults where not given)."""
+    return flags_config(args, ModelConfig, "actor."), flags_config(args, JudgeConfig, "judge.")
 
 
 def load_inputs(source: str) -> list[tuple[str, list[dict]]]:
@@ -116,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
 
     from spar.backends import make_backend
 
+    model, _ = settings(args)  # bad flags stop here, before any file is read
     if args.strategy:
         return run_strategy(args)
     items = load_inputs(args.inp)
@@ -129,12 +137,12 @@ def run(args: argparse.Namespace) -> int:
     if not todo:
         print(f"all {len(items)} inputs already answered in {out}; nothing to do")
         return 0
-    options = {"batch_size": args.batch_size} if args.backend == "hf" else {}
-    if args.backend == "openai" and args.base_url:
+    options = {"batch_size": model.batch_size} if model.backend == "hf" else {}
+    if model.backend == "openai" and args.base_url:
         options["base_urls"] = args.base_url
-    backend = make_backend(args.backend, args.model, **options)
+    backend = make_backend(model.backend, model.name, **options)
     with tqdm(total=len(todo), desc="generate", unit="input", file=sys.stderr) as bar:
-        written = generate_responses(backend, todo, params, out, args.batch_size, bar)
+        written = generate_responses(backend, todo, params, out, model.batch_size, bar)
     print(f"wrote {written} responses for {len(todo)} inputs to {out}"
           + (f" ({len(done)} inputs were already done)" if done else ""))
     for r in list(iter_jsonl(out))[-min(3, written):]:
@@ -145,9 +153,10 @@ def run(args: argparse.Namespace) -> int:
 def run_strategy(args: argparse.Namespace) -> int:
     """--strategy: inference-time tree search (or best-of-N) with a judge; one answer per input."""
     from spar.backends import make_backend
+    from spar.commands.judge import build_judge
     from spar.decoding import decode
-    from spar.judge import make_judge
 
+    model, judge_cfg = settings(args)
     instructions = load_instructions(args.inp)
     out = Path(args.out)
     done = keys_in(out, "instruction_id")
@@ -155,10 +164,12 @@ def run_strategy(args: argparse.Namespace) -> int:
     if not todo:
         print(f"all {len(instructions)} inputs already answered in {out}; nothing to do")
         return 0
-    options = {"batch_size": args.batch_size} if args.backend == "hf" else {}
-    actor = make_backend(args.backend, args.model, **options)
-    refiner = make_backend(args.backend, args.refiner, **options) if args.refiner else actor
-    judge = make_judge(args.judge, refiner) if args.judge == "verifier" else make_judge(args.judge, refiner, seed=args.seed)
+    options = {"batch_size": model.batch_size} if model.backend == "hf" else {}
+    if model.backend == "openai" and args.base_url:
+        options["base_urls"] = args.base_url
+    actor = make_backend(model.backend, model.name, **options)
+    refiner = make_backend(model.backend, args.refiner, **options) if args.refiner else actor
+    judge = build_judge(judge_cfg, refiner, args.seed)
     answers = decode(todo, actor, judge, refiner, strategy=args.strategy, budget=args.budget,
                      max_new_tokens=args.max_new_tokens, seed=args.seed)
     with JsonlAppender(out) as w:

@@ -2,6 +2,7 @@
 
     spar judge --in responses.jsonl --instructions instructions.jsonl --out judgments.jsonl \\
         --judge hybrid --model smollm2-135m-instruct --n 5
+    spar judge --help     # every judge.* setting of the config is a flag, with the same default
 
 Reads Response records and the Instruction records they answer; writes one
 Judgment record per response, appended chunk by chunk (each chunk is one
@@ -11,9 +12,12 @@ batched judge call), so a rerun skips what is judged already.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 import sys
 from pathlib import Path
 
+from spar.config import ConfigError, JudgeConfig, ModelConfig, RunConfig, add_flags, flags_config
 from spar.records import Instruction, JsonlAppender, Judgment, RecordError, Response, keys_in, read_jsonl
 
 
@@ -21,15 +25,45 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--in", dest="inp", required=True, help="JSONL of Response records")
     p.add_argument("--instructions", required=True, help="JSONL of the Instruction records they answer")
     p.add_argument("--out", required=True, help="JSONL of Judgment records (appended; a rerun resumes)")
-    p.add_argument("--judge", default="hybrid", choices=["llm", "verifier", "hybrid"])
-    p.add_argument("--model", default="smollm2-135m-instruct", help="the refiner model that judges")
-    p.add_argument("--backend", default="hf", choices=["hf", "vllm", "openai"])
-    p.add_argument("--n", type=int, default=5, help="votes per response")
-    p.add_argument("--temperature", type=float, default=0.7)
-    p.add_argument("--max-new-tokens", type=int, default=256)
-    p.add_argument("--resample", type=int, default=2, help="extra vote rounds for ties and all-invalid")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--chunk", type=int, default=32, help="responses per batched judge call")
+    p.add_argument("--chunk", type=int, default=32, help="responses per batched judge call (default: 32)")
+    # the judge's settings are the config's judge.* keys, the model the config's refiner.*: same names and defaults
+    add_flags(p, JudgeConfig, "judge.", rename={"kind": "--judge"})
+    add_flags(p, ModelConfig, "refiner.", rename={"name": "--model"}, exclude=("options",))
+    add_flags(p, RunConfig, "", only=("seed",))
+
+
+def settings(args: argparse.Namespace) -> tuple[JudgeConfig, ModelConfig, int]:
+    """The judge, the refiner model and the seed the flags ask for (config defaults where not given)."""
+    if args.chunk < 1:
+        raise ConfigError(f"command line '--chunk {args.chunk}': must be >= 1")
+    return (flags_config(args, JudgeConfig, "judge."), flags_config(args, ModelConfig, "refiner."),
+            flags_config(args, RunConfig, "").seed)
+
+
+def open_backend(model: ModelConfig):
+    """The backend of `model` (refiner.* or actor.* settings), as the loop opens it."""
+    from spar.backends import make_backend
+
+    options = {"batch_size": model.batch_size} if model.backend == "hf" else {}
+    return make_backend(model.backend, model.name, **{**options, **model.options})
+
+
+def build_judge(cfg: JudgeConfig, backend, seed: int):
+    """The judge `cfg` asks for, asking `backend` (None for the verifier judge, which asks no model).
+
+    Every judge.* setting the judge class takes is passed, so a setting added
+    to JudgeConfig reaches the CLI verbs without editing them.
+    """
+    from spar import judge as judges
+
+    if cfg.kind == "verifier":
+        return judges.make_judge("verifier")
+    accepted = set(inspect.signature(judges.LLMJudge.__init__).parameters)
+    if cfg.kind == "hybrid":  # the hybrid judge passes what it does not take itself on to its LLM judge
+        accepted |= set(inspect.signature(judges.HybridJudge.__init__).parameters)
+    kwargs = {k: v for k, v in dataclasses.asdict(cfg).items() if k in accepted}
+    kwargs["seed"] = seed
+    return judges.make_judge(cfg.kind, backend, **kwargs)
 
 
 def judgment_of(response: Response, verdict) -> Judgment:
@@ -40,8 +74,7 @@ def judgment_of(response: Response, verdict) -> Judgment:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from spar.judge import make_judge
-
+    judge_cfg, model_cfg, seed = settings(args)  # bad flags stop here, before any file is read
     instructions = {i.id: i for i in read_jsonl(args.instructions, Instruction)}
     responses = read_jsonl(args.inp, Response)
     for lineno, r in enumerate(responses, start=1):
@@ -53,14 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if not todo:
         print(f"all {len(responses)} responses already judged in {out}; nothing to do")
         return 0
-    backend = None
-    if args.judge != "verifier":
-        from spar.backends import make_backend
-
-        backend = make_backend(args.backend, args.model)
-    options = {} if args.judge == "verifier" else dict(
-        n=args.n, temperature=args.temperature, max_new_tokens=args.max_new_tokens, resample=args.resample, seed=args.seed)
-    judge = make_judge(args.judge, backend, **options)
+    judge = build_judge(judge_cfg, None if judge_cfg.kind == "verifier" else open_backend(model_cfg), seed)
     counts = {"yes": 0, "no": 0, "abstain": 0}
     with JsonlAppender(out) as w, tqdm(total=len(todo), desc="judge", unit="response", file=sys.stderr) as bar:
         for start in range(0, len(todo), args.chunk):

@@ -15,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from spar.config import JudgeConfig, ModelConfig, SearchConfig, add_flags, flags_config
 from spar.records import Instruction, JsonlAppender, Negative, RecordError, keys_in, read_jsonl
 
 
@@ -22,33 +23,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--in", dest="inp", required=True, help="JSONL of Negative records")
     p.add_argument("--instructions", required=True, help="JSONL of the Instruction records")
     p.add_argument("--out", required=True, help="JSONL of Tree records (appended; a rerun resumes)")
-    p.add_argument("--strategy", default="bfs", choices=["bfs", "dfs"])
-    p.add_argument("--branch", type=int, default=3)
-    p.add_argument("--select", type=int, default=2)
-    p.add_argument("--max-depth", type=int, default=3)
-    p.add_argument("--gate", type=float, default=0.5)
-    p.add_argument("--max-refinements", type=int, default=15)
-    p.add_argument("--model", default="smollm2-135m-instruct", help="the refiner")
-    p.add_argument("--backend", default="hf", choices=["hf", "vllm", "openai"])
-    p.add_argument("--judge", default="hybrid", choices=["llm", "verifier", "hybrid"])
-    p.add_argument("--n", type=int, default=5, help="judge votes per refinement")
-    p.add_argument("--temperature", type=float, default=0.7)
-    p.add_argument("--max-new-tokens", type=int, default=384)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--prefill", action="store_true", help="start each refinement with the start marker (small models)")
+    # the config's search.*, judge.* and refiner.* keys, with their defaults: --judge is judge.kind, --n its votes,
+    # the judge's other settings are --judge-<key> (--temperature and --max-new-tokens are the refiner's)
+    add_flags(p, SearchConfig, "search.")
+    add_flags(p, JudgeConfig, "judge.", rename={"kind": "--judge", "n": "--n"}, prefix="--judge-")
+    add_flags(p, ModelConfig, "refiner.", rename={"name": "--model"}, exclude=("options",))
+
+
+def settings(args: argparse.Namespace) -> tuple[SearchConfig, JudgeConfig, ModelConfig]:
+    """The search, judge and refiner settings the flags ask for (config defaults where not given)."""
+    return (flags_config(args, SearchConfig, "search."), flags_config(args, JudgeConfig, "judge."),
+            flags_config(args, ModelConfig, "refiner."))
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from spar.backends import make_backend
-    from spar.judge import make_judge
+    from spar.commands.judge import build_judge, open_backend
     from spar.search.engine import Root, search_trees
-    from spar.search.tree import SearchConfig
 
-    cfg = SearchConfig(strategy=args.strategy, branch=args.branch, select=args.select, max_depth=args.max_depth,
-                       gate=args.gate, max_refinements=args.max_refinements, temperature=args.temperature,
-                       max_new_tokens=args.max_new_tokens, seed=args.seed, prefill=args.prefill)
+    cfg, judge_cfg, model_cfg = settings(args)  # bad flags stop here, before any file is read
     instructions = {i.id: i for i in read_jsonl(args.instructions, Instruction)}
     negatives = read_jsonl(args.inp, Negative)
     for lineno, n in enumerate(negatives, start=1):
@@ -60,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
     if not todo:
         print(f"all {len(negatives)} trees already in {out}; nothing to do")
         return 0
-    backend = make_backend(args.backend, args.model)
-    judge = make_judge(args.judge, backend, **({} if args.judge == "verifier" else {"n": args.n}))
+    backend = open_backend(model_cfg)
+    judge = build_judge(judge_cfg, backend, cfg.seed)
     roots = [Root(instructions[n.instruction_id], n.text, n.critique, n.votes, n.value) for n in todo]
     stats = {"ok": 0, "done": 0}
     with JsonlAppender(out) as w, tqdm(total=len(roots), desc=f"search ({cfg.strategy})", unit="tree", file=sys.stderr) as bar:

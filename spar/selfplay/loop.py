@@ -25,7 +25,8 @@ import random
 import sys
 from pathlib import Path
 
-from spar.config import RunConfig, dump_config
+from spar.config import ABSENT, RunConfig, dump_config, load_config, resume_changes
+from spar.errors import UserError
 from spar.records import Instruction, Judgment, Negative, Pair, Response, RFTExample, Tree, read_jsonl, write_jsonl
 from spar.selfplay.rundir import RunDir, Timer
 
@@ -103,8 +104,12 @@ class Loop:
     def run(self) -> dict:
         cfg, rd = self.cfg, self.rd
         self._check_inputs()
-        self._check_config()
+        changes = self._check_config()
+        rd.verify()  # a finished stage's file edited since is reported before anything reads it
         instructions = self._instructions()
+        self._write_config(changes)  # only now: every setting and input has been checked
+        if not rd.done("base", "instructions"):
+            rd.record("base", "instructions", file=rd.root / "instructions.jsonl", count=len(instructions))
         if all(rd.done(t, "eval") for t in range(cfg.iterations)):
             print(f"run {rd.root} is already complete ({cfg.iterations} iterations); nothing to do", file=sys.stderr)
             return self.summary()
@@ -136,13 +141,37 @@ class Loop:
                 raise FileNotFoundError(f"{key}.accelerate_config={s.accelerate_config}: file not found (relative paths "
                                         f"start where spar runs; configs/accelerate/ holds zero3.yaml and fsdp.yaml)")
 
-    def _check_config(self) -> None:
+    def _check_config(self) -> dict:
+        """Compare with the config the run was started with: the changes accepted (see RESUME_SAFE in
+        spar/config.py), or a refusal naming each key that could change results, with both values."""
         path = self.rd.root / "config.yaml"
+        if not path.exists():
+            return {}
+        try:
+            old = load_config(path)
+        except (UserError, FileNotFoundError) as e:
+            raise UserError(f"{path}: the config this run was started with no longer loads ({e}); "
+                            f"start a new run with name=<new name>") from None
+        started = len(list(self.rd.root.glob("iter_*")))
+        accepted, refused = resume_changes(old, self.cfg, started)
+        if refused:
+            listed = "; ".join(f"{k}: {_shown(a)} -> {_shown(b)}" for k, (a, b) in refused.items())
+            raise UserError(f"{path}: this run was started with a different config, and these settings change its "
+                            f"results ({listed}); resume it with the same config and overrides, or start a new run "
+                            f"with name=<new name>")
+        return accepted
+
+    def _write_config(self, changes: dict) -> None:
+        path = self.rd.root / "config.yaml"
+        if changes:
+            self.rd.note_config_change(changes)
+            print(f"resuming {self.rd.root} with changed settings that do not change its results: "
+                  + ", ".join(f"{k} {_shown(a)} -> {_shown(b)}" for k, (a, b) in changes.items()), file=sys.stderr)
         text = dump_config(self.cfg)
-        if path.exists() and path.read_text() != text:
-            raise ValueError(f"{path} holds a different config; resume with the same config and overrides, "
-                             f"or start a new run with name=<new name>")
-        path.write_text(text)
+        if not path.exists() or path.read_text() != text:
+            tmp = path.with_name("config.yaml.tmp")
+            tmp.write_text(text)
+            tmp.replace(path)
 
     def _instructions(self) -> list[Instruction]:
         cfg, path = self.cfg, self.rd.root / "instructions.jsonl"
@@ -345,6 +374,10 @@ class Loop:
                 "scores": rd.stage(t, "eval").get("scores", {}),
             })
         return {"run": str(rd.root), "before": rd.stage("base", "eval").get("scores", {}), "iterations": rows}
+
+
+def _shown(value) -> str:
+    return value if value == ABSENT else repr(value)
 
 
 def _weights_checksum(model_dir: Path) -> str:

@@ -9,6 +9,11 @@ boundaries and seeds (chunk c of a stage always holds the same inputs and
 samples with the same seed), so a stage resumed after a crash gives the
 same records as one that never stopped: on restart, the records of a chunk
 that was cut short are dropped and the chunk runs again.
+
+The manifest records each finished stage's file with its sha256; a rerun
+verifies them (`RunDir.verify`) before it reads any, and records settings
+changed on resume (`RunDir.note_config_change`; which may change is listed
+in spar/config.py).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+from spar.errors import UserError
 from spar.records import JsonlAppender, iter_jsonl, to_dict, write_jsonl
 
 
@@ -48,6 +54,40 @@ class RunDir:
             entry["sha256"] = hashlib.sha256(Path(info["file"]).read_bytes()).hexdigest()
             entry["file"] = str(Path(info["file"]).relative_to(self.root))
         self.manifest["iterations"].setdefault(str(t), {})[name] = entry
+        self._save()
+
+    def note_config_change(self, changes: dict[str, tuple]) -> None:
+        """Record settings changed on resume (ones that cannot change results): what, from, to, and when."""
+        self.manifest.setdefault("config_changes", []).append({
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "changes": {k: {"old": old, "new": new} for k, (old, new) in changes.items()},
+        })
+        self._save()
+
+    def verify(self) -> None:
+        """Check every finished stage's output against the checksum recorded when it finished.
+
+        A stage's file edited (or lost) afterwards would otherwise be read by
+        the stages after it as if it were the run's own output.
+        """
+        for t, stages in self.manifest["iterations"].items():
+            for name, entry in stages.items():
+                if entry.get("status") != "done" or "file" not in entry or "sha256" not in entry:
+                    continue
+                path = self.root / entry["file"]
+                where = f"iteration {t}" if t.isdigit() else f"the {t} stages"
+                forget = (f"delete it and the '{name}' entry of {where} in {self.manifest_path} (and the entries "
+                          f"of the stages after it, which read it) so the run computes it again")
+                if not path.is_file():
+                    raise UserError(f"{path}: missing, but the '{name}' stage of {where} finished writing it; "
+                                    f"restore the file, or {forget.replace('delete it and', 'delete')}")
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                if digest != entry["sha256"]:
+                    raise UserError(f"{path}: changed after the '{name}' stage of {where} finished (sha256 "
+                                    f"{digest[:12]}..., recorded {entry['sha256'][:12]}...); restore the file, or "
+                                    f"{forget}, or start a new run with name=<new name>")
+
+    def _save(self) -> None:
         tmp = self.manifest_path.with_name("manifest.json.tmp")
         tmp.write_text(json.dumps(self.manifest, indent=2))
         os.replace(tmp, self.manifest_path)

@@ -63,6 +63,25 @@ def machine_args(seed: int) -> dict[str, Any]:
     )
 
 
+def schedule_args(s) -> dict[str, Any]:
+    """TrainingArguments for the learning-rate schedule of DPOSettings / RFTSettings.
+
+    transformers 5 dropped `warmup_ratio`: a float `warmup_steps` below 1 is
+    the ratio of all steps. Older versions still take `warmup_ratio`.
+    """
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    args: dict[str, Any] = {"lr_scheduler_type": s.lr_scheduler, "warmup_steps": s.warmup_steps}
+    if s.warmup_ratio:
+        if "warmup_ratio" in {f.name for f in dataclasses.fields(TrainingArguments)}:
+            args["warmup_ratio"] = s.warmup_ratio
+        else:
+            args["warmup_steps"] = s.warmup_ratio
+    return args
+
+
 def load_for_training(model_dir: Path):
     """(model, tokenizer) in fp32: the trainer's master weights.
 

@@ -28,7 +28,7 @@ from typing import Sequence
 from spar.config import DPOSettings
 from spar.records import Pair, read_jsonl, to_dict
 from spar.train.common import (load_for_training, load_rows, machine_args, peft_config, resolve_model,
-                               save_checkpoint, summarize, work_dir, write_data)
+                               save_checkpoint, schedule_args, summarize, work_dir, write_data)
 from spar.train.launch import entry_args, launch, read_settings, wanted
 
 __all__ = ["DPOSettings", "train_dpo", "build_dpo_trainer", "precompute_ref"]
@@ -72,7 +72,7 @@ def build_dpo_trainer(model_dir: Path, data_file: Path, out_dir: Path, s: DPOSet
         output_dir=str(work_dir(out_dir) / "trainer"),
         beta=s.beta, loss_type=loss_type, loss_weights=weights, learning_rate=s.lr, num_train_epochs=s.epochs,
         per_device_train_batch_size=s.batch_size, gradient_accumulation_steps=s.grad_accum, max_length=s.max_length,
-        warmup_steps=s.warmup_steps, precompute_ref_log_probs=precompute_ref(s), **machine_args(s.seed),
+        precompute_ref_log_probs=precompute_ref(s), **schedule_args(s), **machine_args(s.seed),
     )
     rows = load_rows(data_file, out_dir)
     dataset = rows.map(_to_trl, remove_columns=rows.column_names)

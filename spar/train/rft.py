@@ -20,7 +20,7 @@ from typing import Sequence
 from spar.config import RFTSettings
 from spar.records import RFTExample, read_jsonl, to_dict
 from spar.train.common import (load_for_training, load_rows, machine_args, peft_config, resolve_model,
-                               save_checkpoint, summarize, work_dir, write_data)
+                               save_checkpoint, schedule_args, summarize, work_dir, write_data)
 from spar.train.launch import entry_args, launch, read_settings, wanted
 
 __all__ = ["RFTSettings", "train_rft", "build_rft_trainer", "to_prompt_completion"]
@@ -66,8 +66,8 @@ def build_rft_trainer(model_dir: Path, data_file: Path, out_dir: Path, s: RFTSet
     args = SFTConfig(
         output_dir=str(work_dir(out_dir) / "trainer"),
         learning_rate=s.lr, num_train_epochs=s.epochs, per_device_train_batch_size=s.batch_size,
-        gradient_accumulation_steps=s.grad_accum, max_length=s.max_length, warmup_steps=s.warmup_steps,
-        completion_only_loss=True, **machine_args(s.seed),
+        gradient_accumulation_steps=s.grad_accum, max_length=s.max_length, completion_only_loss=True,
+        **schedule_args(s), **machine_args(s.seed),
     )
     rows = load_rows(data_file, out_dir)
     dataset = rows.map(_to_row, remove_columns=rows.column_names)
