@@ -90,7 +90,8 @@ class SearchConfig:
     top_p: float = _help("refiner nucleus sampling", 1.0)
     max_new_tokens: int = _help("length limit of one refinement (reflection included)", 384)
     seed: int = _help("sampling seed of the search", 0)
-    prefill: bool = _help("start each refinement with the start marker (for small models that skip the reflection)", False)
+    prefill: bool = _help("start each refinement with the start marker (for small models that skip the reflection)",
+                          False)
     accept_truncated: bool = _help("let a refinement cut by max_new_tokens end the search as the answer (by default it "
                                    "is judged and may be refined further, but never counts as judged right)", False)
 
@@ -241,7 +242,8 @@ class JudgeConfig:
 
 @dataclass
 class PairsConfig:
-    train_on: str = _help("pairs the actor trains on: refinement (SPaR) or sampled (the w/o-refinement ablation)", "refinement")
+    train_on: str = _help("pairs the actor trains on: refinement (SPaR) or sampled (the w/o-refinement ablation)",
+                          "refinement")
     accept_truncated: bool = _help("let a response cut by max_new_tokens be a chosen response (default: never)", False)
 
     def __post_init__(self):
@@ -301,7 +303,8 @@ class RunConfig:
     seed: int = _help("seed of every random choice", 0)
     chunk: int = _help("instructions per resumable chunk of a stage", 32)
     actor: ModelConfig = _help("the actor model", factory=ModelConfig)
-    refiner: ModelConfig = _help("the refiner model (judge and refine); same name = one shared copy", factory=ModelConfig)
+    refiner: ModelConfig = _help("the refiner model (judge and refine); same name = one shared copy",
+                                 factory=ModelConfig)
     data: DataConfig = _help("instructions", factory=DataConfig)
     sample: SampleConfig = _help("negative data collection: sampling", factory=SampleConfig)
     judge: JudgeConfig = _help("negative data collection: judging", factory=JudgeConfig)
@@ -342,7 +345,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f"{path}:{mark.line + 1}" if mark else str(path)
-            raise ConfigError(f"{where}: not valid YAML ({getattr(e, 'problem', e)}); check indentation and quoting") from None
+            raise ConfigError(f"{where}: not valid YAML ({getattr(e, 'problem', e)}); "
+                              f"check indentation and quoting") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
         _key_lines(yaml.compose(text), str(path), "", origins)
@@ -445,7 +449,8 @@ def build(cls, raw: Any, prefix: str = "", origins: dict[str, str] | None = None
 
 # a number as YAML 1.2 writes it, exponent without a dot included (1e-5, 2E+3, .5)
 _FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
-_EXPECT = {int: "an integer", float: "a number", str: "a string", bool: "true or false", dict: "a mapping", list: "a list"}
+_EXPECT = {int: "an integer", float: "a number", str: "a string", bool: "true or false", dict: "a mapping",
+           list: "a list"}
 
 
 def _coerce(tp, value, key: str, origins: dict[str, str], where: str):

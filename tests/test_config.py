@@ -141,7 +141,8 @@ def test_schedule_settings_are_checked():
     with pytest.raises(ConfigError, match=r"train.rft.lr_scheduler='constant_warmup': not a transformers scheduler; "
                                           r"did you mean constant_with_warmup\?"):
         load_config(None, ["train.rft.lr_scheduler=constant_warmup"])
-    with pytest.raises(ConfigError, match=r"train.dpo.warmup_ratio=0.1: give warmup_ratio or warmup_steps \(5\), not both"):
+    with pytest.raises(ConfigError, match=r"train.dpo.warmup_ratio=0.1: give warmup_ratio or warmup_steps "
+                                          r"\(5\), not both"):
         load_config(None, ["train.dpo.warmup_ratio=0.1", "train.dpo.warmup_steps=5"])
     with pytest.raises(ConfigError, match=r"train.dpo.warmup_ratio=1.0: must be in \[0, 1\)"):
         load_config(None, ["train.dpo.warmup_ratio=1"])
@@ -244,7 +245,8 @@ def test_the_paper_schedule_reaches_the_trainers(tmp_path):
     cfg = load_config(REPO / "configs" / "paper-llama3-8b.yaml")
     pairs, chats = tmp_path / "pairs.jsonl", tmp_path / "rft.jsonl"
     write_jsonl(pairs, [Pair("a", [{"role": "user", "content": "hi"}], "hello", "bye")])
-    write_jsonl(chats, [RFTExample([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}], "judge")])
+    chat = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}]
+    write_jsonl(chats, [RFTExample(chat, "judge")])
     dpo, _ = build_dpo_trainer(model_dir("tiny-random"), pairs, tmp_path / "actor", cfg.train.dpo)
     rft, _ = build_rft_trainer(model_dir("tiny-random"), chats, tmp_path / "refiner", cfg.train.rft)
     assert str(getattr(dpo.args.lr_scheduler_type, "value", dpo.args.lr_scheduler_type)) == "linear"

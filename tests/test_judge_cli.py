@@ -23,7 +23,8 @@ def test_judge_cli_names_unknown_instruction(tmp_path, capsys):
     write_jsonl(inst, [Instruction("a", "p")])
     resp = tmp_path / "r.jsonl"
     resp.write_text(json.dumps({"instruction_id": "zzz", "index": 0, "text": "t"}) + "\n")
-    assert main(["judge", "--in", str(resp), "--instructions", str(inst), "--out", str(tmp_path / "j.jsonl"), "--judge", "verifier"]) == 2
+    assert main(["judge", "--in", str(resp), "--instructions", str(inst), "--out", str(tmp_path / "j.jsonl"),
+                 "--judge", "verifier"]) == 2
     assert "r.jsonl:1: instruction id 'zzz'" in capsys.readouterr().err
 
 
@@ -98,7 +99,8 @@ def test_bad_flag_values_are_fixit_errors_naming_the_flag(tmp_path, capsys):
         ("--n", "0"): "command line '--n 0': judge.n=0: must be >= 1 (paper: 5)",
         ("--temperature", "-1"): "command line '--temperature -1': judge.temperature=-1.0: must be >= 0",
         ("--temperature", "warm"): "command line '--temperature warm': judge.temperature='warm' should be a number",
-        ("--judge", "majority"): "command line '--judge majority': judge.kind='majority': choose llm, verifier or hybrid",
+        ("--judge", "majority"): "command line '--judge majority': judge.kind='majority': choose llm, verifier or "
+                                 "hybrid",
         ("--batch-size", "0"): "command line '--batch-size 0': refiner.batch_size=0: must be >= 1",
     }
     for flag, message in cases.items():

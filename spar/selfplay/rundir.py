@@ -1,7 +1,8 @@
 """The run directory, its manifest, and how a stage resumes.
 
     runs/<name>/config.yaml  manifest.json  instructions.jsonl
-    runs/<name>/iter_<t>/responses.jsonl judgments.jsonl negatives.jsonl trees.jsonl pairs.jsonl rft.jsonl actor/ refiner/ eval/
+    runs/<name>/iter_<t>/responses.jsonl judgments.jsonl negatives.jsonl trees.jsonl pairs.jsonl rft.jsonl
+                        actor/ refiner/ eval/
 
 A stage writes `<file>.partial` chunk by chunk and renames it to `<file>`
 when complete; a finished file is never recomputed. Chunks have fixed
@@ -34,7 +35,8 @@ class RunDir:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.manifest_path = self.root / "manifest.json"
-        self.manifest = json.loads(self.manifest_path.read_text()) if self.manifest_path.exists() else {"iterations": {}}
+        exists = self.manifest_path.exists()
+        self.manifest = json.loads(self.manifest_path.read_text()) if exists else {"iterations": {}}
 
     def iter_dir(self, t: int) -> Path:
         d = self.root / f"iter_{t}"
