@@ -88,10 +88,11 @@ def test_changed_config_on_resume_is_refused(tmp_path, capsys):
     from spar.selfplay.loop import Loop
 
     cfg = load_config(LOOP, [f"out_dir={tmp_path}", f"data.source={REPO / 'tests/assets/quote_instructions.jsonl'}"])
-    Loop(cfg)._check_config()  # what the first run writes before any stage
+    Loop(cfg)._write_config({})  # what the first run writes once every input is checked
     assert (tmp_path / "loop" / "config.yaml").read_text() == dump_config(cfg)
     assert run_cli(tmp_path, "sample.k=3") == 2
-    assert "different config" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "different config" in err and "sample.k: 2 -> 3" in err
     assert not (tmp_path / "loop" / "iter_0").exists()  # refused before any compute
 
 
