@@ -7,13 +7,26 @@
 Each verb lives in `spar/commands/<verb>.py`, which defines
 `add_arguments(parser)` and `run(args) -> int`; it is imported only when
 that verb runs, so `spar --help` is instant.
+
+Exit status: 0 done, 2 a user error (bad input or setting, reported in one
+line: spar.errors.UserError or a missing/unreadable path), 1 a bug in spar
+(reported with its traceback), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import platform
 import sys
+import traceback
+
+from spar import __version__
+from spar.errors import UserError
+
+# Exceptions that mean the user's input or setting is wrong: one line, exit status 2. Anything else
+# escaping a verb is a bug in spar: its traceback is shown, exit status 1.
+USER_ERRORS = (UserError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 
 # verb -> one-line help. The module spar.commands.<verb> implements it.
 VERBS = {
@@ -46,11 +59,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(rest)
     try:
         return int(module.run(args) or 0)
-    except (ValueError, KeyError, FileNotFoundError) as e:
-        # Bad input: the message names the value, where it came from and the fix.
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"spar {verb}: error: {msg}", file=sys.stderr)
+    except USER_ERRORS as e:
+        # the user's input or setting: the message names the value, where it came from and the fix
+        print(f"spar {verb}: error: {_one_line(e)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"spar {verb}: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - anything else is ours: show all of it
+        traceback.print_exc()
+        print(f"spar {verb}: this is a bug in spar, not in your input ({type(e).__name__}). Please report it to the "
+              f"spar-llm maintainers as an issue, with the command you ran, the traceback above and the versions: "
+              f"spar {__version__}, Python {platform.python_version()}, {platform.platform()}", file=sys.stderr)
+        return 1
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(line.strip() for line in str(e).splitlines()) or type(e).__name__
 
 
 if __name__ == "__main__":

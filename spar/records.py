@@ -188,6 +188,37 @@ def read_jsonl(path: str | os.PathLike, cls: type[R] | None = None) -> list[Any]
     return list(iter_jsonl(path, cls))
 
 
+def read_instructions(path: str | os.PathLike) -> list[Instruction]:
+    """The Instruction records of a file, in order, each checked; errors name file:line.
+
+    A repeated id is refused: every later record (responses, judgments,
+    trees) is keyed by it, so two instructions sharing one would be merged.
+    """
+    records = read_jsonl(path, Instruction)
+    # the file line of each record: the reader skips blank lines
+    lines = [n for n, raw in enumerate(Path(path).read_bytes().split(b"\n"), start=1) if raw.strip()]
+    seen: dict[str, int] = {}
+    for lineno, inst in zip(lines, records):
+        where = f"{path}:{lineno}"
+        if not isinstance(inst.id, str) or not inst.id:
+            raise RecordError(f"{where}: id {inst.id!r} must be a non-empty string, e.g. \"{inst.id}\"")
+        if inst.id in seen:
+            raise RecordError(f"{where}: id {inst.id!r} repeats line {seen[inst.id]}; every instruction needs "
+                              f"its own id (the records made from it are keyed by it)")
+        seen[inst.id] = lineno
+        if not isinstance(inst.prompt, str):
+            raise RecordError(f"{where}: prompt must be a string, got {type(inst.prompt).__name__}")
+        if not isinstance(inst.split, str):
+            raise RecordError(f"{where}: split must be a string (train or heldout), got {inst.split!r}")
+        if not isinstance(inst.constraints, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("id"), str) and isinstance(c.get("kwargs", {}), (dict, type(None)))
+            for c in inst.constraints
+        ):
+            raise RecordError(f"{where}: constraints must be a list of {{\"id\": \"...\", \"kwargs\": {{...}}}} "
+                              f"objects, got {repr(inst.constraints)[:120]}")
+    return records
+
+
 def write_jsonl(path: str | os.PathLike, records: Iterable[Any]) -> Path:
     """Write a whole file atomically: a reader sees the old file or the new one."""
     path = Path(path)

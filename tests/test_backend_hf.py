@@ -147,7 +147,8 @@ def test_unknown_model_error_names_it():
 @pytest.mark.slow
 def test_embedded_model_generates():
     backend = make_backend("hf", "smollm2-135m-instruct")
-    out = backend.generate([[{"role": "user", "content": "What is the capital of France?"}]], SamplingParams(max_new_tokens=20))
+    chat = [{"role": "user", "content": "What is the capital of France?"}]
+    out = backend.generate([chat], SamplingParams(max_new_tokens=20))
     assert "Paris" in out[0][0].text
     model, _ = load_model("smollm2-135m-instruct")
     assert model.config.num_hidden_layers == 30

@@ -155,7 +155,7 @@ def test_prefill_starts_the_refinement_with_the_marker():
     backend = ScriptedBackend(respond=respond)
     (tree,) = search_trees([Root(INST, "r", "bad")], backend, TableJudge({}), SearchConfig(max_depth=1, prefill=True))
     assert seen[0]["content"].startswith("<refined>")
-    assert [n["response"] for n in tree.nodes[1:]] == ["r.0 without markers", "r.1 without markers", "r.2 without markers"]
+    assert [n["response"] for n in tree.nodes[1:]] == [f"r.{i} without markers" for i in range(3)]
     assert not any(n["failed"] for n in tree.nodes)
 
 

@@ -74,7 +74,8 @@ class HFBackend:
             batch_index += 1
         return results  # type: ignore[return-value]
 
-    def _generate_batch(self, prompts: list[list[int]], params: SamplingParams, batch_index: int) -> list[list[Completion]]:
+    def _generate_batch(self, prompts: list[list[int]], params: SamplingParams,
+                        batch_index: int) -> list[list[Completion]]:
         import torch
 
         tok = self.tokenizer

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from spar.errors import UserError
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -50,8 +52,8 @@ def _synth(args) -> int:
     if args.check_leaks:
         hits = leak_check(instructions, args.check_leaks)
         if hits:
-            raise ValueError(f"{len(hits)} synthesized prompts nearly duplicate benchmark prompts, e.g. {hits[0]}; "
-                             "change the seed tasks")
+            raise UserError(f"{len(hits)} synthesized prompts nearly duplicate benchmark prompts, e.g. {hits[0]}; "
+                            "change the seed tasks")
     write_jsonl(args.out, instructions)
     print(f"wrote {len(instructions)} instructions to {args.out} in {time.perf_counter() - t:.1f}s")
     return 0
@@ -62,9 +64,9 @@ def _evolve(args) -> int:
 
     from spar.backends import make_backend
     from spar.data.evolve import evolve
-    from spar.records import Instruction, JsonlAppender, keys_in, read_jsonl
+    from spar.records import JsonlAppender, keys_in, read_instructions
 
-    seeds = read_jsonl(args.inp, Instruction)
+    seeds = read_instructions(args.inp)  # evolved records are keyed by the seed's id
     out = Path(args.out)
     done = {k.removesuffix("-evo") for k in keys_in(out, "id")}
     done_file = out.with_name(out.name + ".dropped")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from spar.backends import SamplingParams
 from spar.config import JudgeConfig, ModelConfig, add_flags, flags_config
+from spar.errors import UserError
 from spar.records import Instruction, JsonlAppender, RecordError, Response, iter_jsonl, keys_in
 
 # A handful of instructions for the first run; several carry checkable constraints.
@@ -73,7 +74,7 @@ def _load(source: str) -> list[tuple[str, list[dict], list[dict]]]:
     if source == "builtin:demo":
         return [(i, [{"role": "user", "content": p}], []) for i, p in DEMO]
     if source.startswith("builtin:"):
-        raise ValueError(f"unknown built-in input {source!r}; the built-in set is builtin:demo")
+        raise UserError(f"unknown built-in input {source!r}; the built-in set is builtin:demo")
     path = Path(source)
     if not path.exists():
         raise FileNotFoundError(f"--in {source}: no such file")

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from spar.config import ConfigError, JudgeConfig, ModelConfig, RunConfig, add_flags, flags_config
-from spar.records import Instruction, JsonlAppender, Judgment, RecordError, Response, keys_in, read_jsonl
+from spar.records import JsonlAppender, Judgment, RecordError, Response, keys_in, read_instructions, read_jsonl
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     judge_cfg, model_cfg, seed = settings(args)  # bad flags stop here, before any file is read
-    instructions = {i.id: i for i in read_jsonl(args.instructions, Instruction)}
+    instructions = {i.id: i for i in read_instructions(args.instructions)}
     responses = read_jsonl(args.inp, Response)
     for lineno, r in enumerate(responses, start=1):
         if r.instruction_id not in instructions:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from spar.config import JudgeConfig, ModelConfig, SearchConfig, add_flags, flags_config
-from spar.records import Instruction, JsonlAppender, Negative, RecordError, keys_in, read_jsonl
+from spar.records import JsonlAppender, Negative, RecordError, keys_in, read_instructions, read_jsonl
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from spar.search.engine import Root, search_trees
 
     cfg, judge_cfg, model_cfg = settings(args)  # bad flags stop here, before any file is read
-    instructions = {i.id: i for i in read_jsonl(args.instructions, Instruction)}
+    instructions = {i.id: i for i in read_instructions(args.instructions)}
     negatives = read_jsonl(args.inp, Negative)
     for lineno, n in enumerate(negatives, start=1):
         if n.instruction_id not in instructions:

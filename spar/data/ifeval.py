@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from spar.constraints import get
+from spar.errors import UserError
 from spar.records import Instruction, RecordError, iter_jsonl
 
 
@@ -68,6 +69,8 @@ def _from_hub(name: str) -> list[IFEvalRow]:
     try:
         import datasets
     except ImportError:
-        raise ImportError("loading hf:... needs `pip install datasets` and a network; or pass a local JSONL path") from None
+        # the user's environment, not a bug: say what to install
+        raise UserError("loading hf:... needs `pip install datasets` and a network; "
+                        "or pass a local JSONL path") from None
     ds = datasets.load_dataset(name, split="train")
     return [parse_row(dict(row), f"hf:{name}[{i}]") for i, row in enumerate(ds)]

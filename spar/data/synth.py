@@ -24,6 +24,7 @@ from pathlib import Path
 from spar.constraints import REGISTRY, get
 from spar.constraints.ifeval import LANGUAGES, relation_text
 from spar.data.seed_tasks import FRAMES, PASSAGE_FRAMES, PASSAGES, SHORT_FRAMES, SOFT, SOFT_TAXONOMY, SUBJECTS
+from spar.errors import UserError
 from spar.records import Instruction
 
 GROUPS = {
@@ -147,7 +148,7 @@ def synthesize(n: int, seed: int = 0, heldout: float = 0.1, kinds: list[str] | N
     while len(out) < n:
         attempts += 1
         if attempts > 20 * n + 1000:
-            raise ValueError(f"could only make {len(out)} distinct instructions of the {n} asked; ask for fewer")
+            raise UserError(f"could only make {len(out)} distinct instructions of the {n} asked; ask for fewer")
         inst = synthesize_one(rng, tasks, kinds)
         key = re.sub(r"\s+", " ", inst.prompt.lower()).strip()
         if key in seen:

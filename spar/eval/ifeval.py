@@ -22,6 +22,7 @@ from pathlib import Path
 
 from spar.constraints import get
 from spar.data.ifeval import IFEvalRow, load_ifeval
+from spar.records import RecordError
 
 
 def loose_variants(response: str) -> list[str]:
@@ -137,16 +138,16 @@ def responses_for(rows: list[IFEvalRow], path: str, all_rows: list[IFEvalRow] | 
 
     by_prompt: dict[str, str] = {}
     for lineno, obj in enumerate(iter_jsonl(path), start=1):
-        if not isinstance(obj, dict) or not isinstance(obj.get("prompt"), str) or not isinstance(obj.get("response"), str):
-            raise ValueError(f"{path}:{lineno}: each line needs string fields \"prompt\" and \"response\"")
+        if not (isinstance(obj, dict) and isinstance(obj.get("prompt"), str) and isinstance(obj.get("response"), str)):
+            raise RecordError(f"{path}:{lineno}: each line needs string fields \"prompt\" and \"response\"")
         by_prompt[obj["prompt"]] = obj["response"]
     known = {r.prompt for r in (all_rows or rows)}
     unknown = [p for p in by_prompt if p not in known]
     if unknown:
-        raise ValueError(f"{path}: {len(unknown)} prompt(s) are not in the IFEval data, e.g. {unknown[0][:80]!r}; "
-                         "score responses against the data they answer (--data)")
+        raise RecordError(f"{path}: {len(unknown)} prompt(s) are not in the IFEval data, e.g. {unknown[0][:80]!r}; "
+                          "score responses against the data they answer (--data)")
     missing = [r for r in rows if r.prompt not in by_prompt]
     if missing:
-        raise ValueError(f"{path}: no response for {len(missing)} prompt(s), e.g. key {missing[0].key}; "
-                         "use --limit or give responses for every prompt")
+        raise RecordError(f"{path}: no response for {len(missing)} prompt(s), e.g. key {missing[0].key}; "
+                          "use --limit or give responses for every prompt")
     return [by_prompt[r.prompt] for r in rows]

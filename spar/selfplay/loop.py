@@ -27,7 +27,8 @@ from pathlib import Path
 
 from spar.config import ABSENT, RunConfig, dump_config, load_config, resume_changes
 from spar.errors import UserError
-from spar.records import Instruction, Judgment, Negative, Pair, Response, RFTExample, Tree, read_jsonl, write_jsonl
+from spar.records import (Instruction, Judgment, Negative, Pair, Response, RFTExample, Tree, read_instructions,
+                          read_jsonl, write_jsonl)
 from spar.selfplay.rundir import RunDir, Timer
 
 
@@ -181,29 +182,25 @@ class Loop:
 
                 instructions = synthesize(cfg.data.n, cfg.seed, cfg.data.heldout)
             else:
-                instructions = read_jsonl(cfg.data.source, Instruction)
                 from spar.constraints import get, is_soft
 
+                instructions = read_instructions(cfg.data.source)  # unique ids, well-formed fields, or file:line
                 # file line of each record (blank lines are skipped by the reader)
-                lines = [n for n, text in enumerate(Path(cfg.data.source).read_text().splitlines(), 1) if text.strip()]
-                seen: dict[str, int] = {}
+                lines = [n for n, raw in enumerate(Path(cfg.data.source).read_bytes().split(b"\n"), 1) if raw.strip()]
                 for lineno, inst in zip(lines, instructions):
-                    if inst.id in seen:
-                        raise ValueError(f"{cfg.data.source}:{lineno}: id {inst.id!r} repeats line {seen[inst.id]}; "
-                                         f"every instruction needs its own id (records are keyed by it)")
-                    seen[inst.id] = lineno
                     for c in inst.constraints:
                         if not is_soft(c["id"]):
                             try:
                                 get(c["id"]).validate(c.get("kwargs"))
                             except (KeyError, ValueError) as e:
-                                raise ValueError(f"{cfg.data.source}:{lineno}: {e.args[0]}") from None
+                                raise UserError(f"{cfg.data.source}:{lineno}: {e.args[0]}") from None
             if cfg.data.leak_check:
                 from spar.data.synth import leak_check
 
                 hits = leak_check(instructions, cfg.data.leak_check)
                 if hits:
-                    raise ValueError(f"{len(hits)} instructions nearly duplicate evaluation prompts, e.g. {hits[0]}; remove them")
+                    raise UserError(f"{len(hits)} instructions nearly duplicate evaluation prompts, e.g. {hits[0]}; "
+                                    f"remove them")
             write_jsonl(path, instructions)
         return read_jsonl(path, Instruction)
 
@@ -266,7 +263,7 @@ class Loop:
             trees = read_jsonl(d / "trees.jsonl", Tree)
             rd.record(t, "search", file=d / "trees.jsonl", count=len(trees), succeeded=sum(x.success for x in trees),
                       refinements=sum(x.calls.get("refine", 0) for x in trees), seconds=tm.seconds,
-                      truncated=sum(bool(n.get("truncated")) for x in trees for n in x.nodes if n["parent"] is not None))
+                      truncated=sum(bool(n.get("truncated")) for x in trees for n in x.nodes[1:]))  # refinements
         trees = read_jsonl(d / "trees.jsonl", Tree)
 
         if not rd.done(t, "pairs"):
