@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Sequence
 
 from spar.backends.base import Backend, SamplingParams
+from spar.errors import UserError
 from spar.prompts import actor_chat
 from spar.records import Instruction
 from spar.search.engine import Root, search_trees
@@ -51,7 +52,7 @@ def decode(
     if strategy != "greedy" and judge is None:
         raise ValueError(f"strategy {strategy!r} needs a judge (llm, verifier or hybrid)")
     if budget < 1:
-        raise ValueError(f"budget={budget}: at least one generated response")
+        raise UserError(f"budget={budget}: at least one generated response")
     chats = [actor_chat(i.prompt) for i in instructions]
     if strategy == "best_of_n":
         params = SamplingParams(n=budget, temperature=temperature, top_p=0.9, max_new_tokens=max_new_tokens, seed=seed)

@@ -186,3 +186,16 @@ def test_ifeval_response_file_errors_are_user_errors(tmp_path):
     path.write_text(json.dumps({"prompt": "p"}) + "\n")
     with pytest.raises(UserError, match="r.jsonl:1: each line needs"):
         responses_for(rows, str(path))
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--n", "0"], "SamplingParams.n=0: need at least 1 sample per chat"),
+    (["--top-p", "0"], "SamplingParams.top_p=0.0: must be in (0, 1]"),
+    (["--temperature", "-1"], "SamplingParams.temperature=-1.0: must be >= 0"),
+])
+def test_bad_sampling_flags_are_user_errors(tmp_path, capsys, flags, message):
+    """Sampling settings come from the user: a bad one is one line, not a ValueError shown as a bug."""
+    out = tmp_path / "o.jsonl"
+    assert main(["generate", "--in", "builtin:demo", "--out", str(out), "--model", "tiny-random", *flags]) == 2
+    assert message in one_line(capsys.readouterr().err)
+    assert not out.exists()

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Protocol, Sequence, runtime_checkable
 
+from spar.errors import UserError
+
 Chat = list[dict[str, str]]
 
 
@@ -31,14 +33,15 @@ class SamplingParams:
     """Fixed seed for reproducible sampling; None draws a fresh one."""
 
     def __post_init__(self) -> None:
+        # the values come from the user's settings and flags: a bad one is a UserError (one line in the CLI)
         if self.n < 1:
-            raise ValueError(f"SamplingParams.n={self.n}: need at least 1 sample per chat")
+            raise UserError(f"SamplingParams.n={self.n}: need at least 1 sample per chat")
         if self.temperature < 0:
-            raise ValueError(f"SamplingParams.temperature={self.temperature}: must be >= 0 (0 = greedy)")
+            raise UserError(f"SamplingParams.temperature={self.temperature}: must be >= 0 (0 = greedy)")
         if not 0 < self.top_p <= 1:
-            raise ValueError(f"SamplingParams.top_p={self.top_p}: must be in (0, 1]")
+            raise UserError(f"SamplingParams.top_p={self.top_p}: must be in (0, 1]")
         if self.max_new_tokens < 1:
-            raise ValueError(f"SamplingParams.max_new_tokens={self.max_new_tokens}: must be >= 1")
+            raise UserError(f"SamplingParams.max_new_tokens={self.max_new_tokens}: must be >= 1")
         if isinstance(self.stop, str) or not isinstance(self.stop, tuple):
             object.__setattr__(self, "stop", tuple([self.stop] if isinstance(self.stop, str) else self.stop))
 
