@@ -15,15 +15,22 @@ Names:
 
     model, tokenizer = load_model("smollm2-135m-instruct")
     path = model_dir("tiny-random")  # a saved directory, for trainers
+
+Loaded models are shared while in use and freed when not: `load_model`
+remembers a model only weakly, so two backends on one name share one copy,
+and once the last backend using it is closed (see `free_memory`) nothing in
+this module keeps the weights alive for a training stage to compete with.
 """
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import os
 import shutil
+import sys
 import tempfile
-from functools import lru_cache
+import weakref
 from pathlib import Path
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
@@ -69,9 +76,52 @@ def model_dir(name: str) -> Path:
     return Path(name)  # a hub id: transformers resolves it (needs a network)
 
 
-@lru_cache(maxsize=4)
+_LOADED: dict[tuple, tuple[weakref.ref, object]] = {}
+"""(name, device, dtype) -> (weak reference to the model, its tokenizer): the models some backend still uses."""
+
+
 def load_model(name: str = DEFAULT_MODEL, device: str = "cpu", dtype: str | None = None):
-    """Load (model, tokenizer) once per process: actor and refiner on the same name share it."""
+    """(model, tokenizer) for `name`: the copy already in use if there is one (actor and refiner on the same
+    name share it), else a fresh load. Only a weak reference is kept here, so the weights are freed as soon as
+    the last user drops them; an lru_cache here used to hold up to four models for the whole run."""
+    key = (name, device, dtype)
+    ref, tokenizer = _LOADED.get(key, (None, None))
+    model = ref() if ref is not None else None
+    if model is not None:
+        return model, tokenizer
+    model, tokenizer = _load(name, device, dtype)
+
+    def forget(dead: weakref.ref, key=key) -> None:  # only this entry: a later load may have replaced it
+        if _LOADED.get(key, (None,))[0] is dead:
+            del _LOADED[key]
+
+    _LOADED[key] = (weakref.ref(model, forget), tokenizer)
+    return model, tokenizer
+
+
+def loaded_models() -> list[tuple]:
+    """The (name, device, dtype) of every model still alive in this process (for tests and logs)."""
+    return [key for key, (ref, _) in list(_LOADED.items()) if ref() is not None]
+
+
+def free_memory() -> None:
+    """Give the memory of dropped models back: collect reference cycles (a transformers model holds some),
+    empty the CUDA cache, and on glibc return freed heap pages to the system (`malloc_trim`; without it
+    the process keeps them and its resident memory stays near its peak). Cheap enough to call per stage."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # musl and other libcs have no malloc_trim
+            pass
+
+
+def _load(name: str, device: str, dtype: str | None):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -7,6 +7,12 @@ messages); the result holds, for each chat in input order, `params.n`
 completions of the assistant's next turn. A chat that ends with an
 assistant message is a prefill: the completion continues that message
 (its text is not repeated in the completion). Backends know nothing of SPaR.
+
+    backend.close()
+
+releases everything the backend holds (weights, an engine's processes, its
+GPU memory), so a training stage can have the memory; calling it again does
+nothing, and a closed backend refuses to generate.
 """
 
 from __future__ import annotations
@@ -64,3 +70,7 @@ class Backend(Protocol):
     """The model this backend generates with (for records and logs)."""
 
     def generate(self, chats: Sequence[Chat], params: SamplingParams) -> list[list[Completion]]: ...
+
+    def close(self) -> None:
+        """Release the model and everything held for it; idempotent; after it, generate raises RuntimeError."""
+        ...

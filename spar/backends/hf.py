@@ -13,6 +13,10 @@ the batch size is halved and the batch retried; when a single chat (with
 its n samples) does not fit, the call ends with an error naming the
 batch and the settings to lower.
 
+Lifecycle: `close()` drops this backend's model and gives its memory back
+(`spar.models.free_memory`); backends on the same model share one loaded
+copy, which is freed when the last of them is closed.
+
 Reproducibility: each batch seeds torch's generator from `params.seed` and
 the batch's position, so the same call with the same seed, batch size and
 inputs gives the same text. Torch does not promise bit-identical sampling
@@ -49,7 +53,19 @@ class HFBackend:
             return self.tokenizer.apply_chat_template(chat, tokenize=False, continue_final_message=True)
         return self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
 
+    def close(self) -> None:
+        """Drop the model and tokenizer and free their memory (shared with another open backend, the weights stay
+        until that one closes too). Safe to call twice; the backend cannot generate afterwards."""
+        if self.model is None:
+            return
+        self.model = self.tokenizer = None
+        from spar.models import free_memory
+
+        free_memory()
+
     def generate(self, chats: Sequence[Chat], params: SamplingParams) -> list[list[Completion]]:
+        if self.model is None:
+            raise RuntimeError(f"the hf backend for {self.name} was closed; build a new one to generate again")
         prompts = [self.tokenizer(self.render(c), add_special_tokens=False)["input_ids"] for c in chats]
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
         results: list[list[Completion] | None] = [None] * len(prompts)

@@ -51,8 +51,15 @@ class OpenAIBackend:
         self.max_retries, self.backoff, self.max_backoff = max_retries, backoff, max_backoff
         self._next_url = itertools.cycle(range(len(self.base_urls)))
         self._lock = threading.Lock()
+        self.closed = False
+
+    def close(self) -> None:
+        """Stop using the servers (they belong to whoever started them). Safe to call twice."""
+        self.closed = True
 
     def generate(self, chats: Sequence[Chat], params: SamplingParams) -> list[list[Completion]]:
+        if self.closed:
+            raise RuntimeError(f"the openai backend for {self.name} was closed; build a new one to generate again")
         with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(chats)))) as pool:
             return list(pool.map(lambda ic: self._request(ic[1], params, ic[0]), enumerate(chats)))
 

@@ -31,11 +31,18 @@ class ScriptedBackend:
         self.queue: deque[str] = deque(replies)
         self.respond = respond if reply is None else (lambda chat, i: reply)
         self.calls: list[tuple[list[Chat], SamplingParams]] = []
+        self.closed = False
+
+    def close(self) -> None:
+        """Nothing to free; a closed scripted backend refuses to generate, like the others."""
+        self.closed = True
 
     def enqueue(self, *replies: str) -> None:
         self.queue.extend(replies)
 
     def generate(self, chats: Sequence[Chat], params: SamplingParams) -> list[list[Completion]]:
+        if self.closed:
+            raise RuntimeError(f"the scripted backend {self.name} was closed; build a new one to generate again")
         self.calls.append(([list(c) for c in chats], params))
         out = []
         for chat in chats:

@@ -46,39 +46,47 @@ class Loop:
 
     # ---- models -------------------------------------------------------------------
 
+    # Engine lifecycle. A generation engine is opened by the first stage that needs it and kept while the next
+    # stages use the same one: base eval -> sample (the actor), judge -> negatives -> search (the refiner), eval of
+    # M_{t+1} -> sample of iteration t+1. Every generating stage first closes the engines it does not use (`use`),
+    # and training starts with none open (`release_models`): on a GPU a vLLM engine reserves most of each card,
+    # so two engines, or an engine and a ZeRO-3 job, do not fit side by side. One engine per stage also means
+    # iteration t's engines are gone before iteration t+1's open.
+
+    def _key(self, role: str, name: str) -> tuple:
+        mc = self.cfg.actor if role == "actor" else self.cfg.refiner
+        options = dict(mc.options)
+        if mc.backend == "hf":
+            options.setdefault("batch_size", mc.batch_size)
+        return mc.backend, name, json.dumps(options, sort_keys=True, default=str)
+
     def backend(self, role: str, name: str):
+        """The open engine of `role` on model `name`, opened now if there is none. Engines are keyed by backend,
+        model and settings, so actor and refiner on one model with the same settings share one engine (as in
+        iteration 0): the model is loaded once. (With different settings each role gets its own engine, never
+        both open at once; hf backends still share the weights through `load_model`.)"""
         from spar.backends import make_backend
 
-        mc = self.cfg.actor if role == "actor" else self.cfg.refiner
-        key = (mc.backend, name)
+        key = self._key(role, name)
         if key not in self._backends:
-            options = dict(mc.options)
-            if mc.backend == "hf":
-                options.setdefault("batch_size", mc.batch_size)
-            self._backends[key] = make_backend(mc.backend, name, **options)
+            kind, _, options = key
+            self._backends[key] = make_backend(kind, name, **json.loads(options))
         return self._backends[key]
 
-    def release_models(self, keep: tuple[str, ...] = ()) -> None:
-        """Drop loaded models except those named in `keep`.
+    def use(self, *engines: tuple[str, str]) -> None:
+        """Start a stage that generates with `engines`, (role, model) pairs: close every other open engine first."""
+        self.release_models(keep=engines)
 
-        Training needs the memory a generation engine holds (a vLLM engine
-        reserves most of the GPU), and iteration t+1 generates from new
-        checkpoints, so the old copies are freed rather than left to pile up.
-        """
-        dropped = [k for k in self._backends if k[1] not in keep]
+    def release_models(self, keep: tuple[tuple[str, str], ...] = ()) -> None:
+        """Close every open engine except those of the (role, model) pairs in `keep`, and free their memory."""
+        kept = {self._key(role, name) for role, name in keep}
+        dropped = [k for k in self._backends if k not in kept]
         for k in dropped:
-            backend = self._backends.pop(k)
-            for method in ("close", "shutdown"):
-                if callable(getattr(backend, method, None)):
-                    getattr(backend, method)()
-        if dropped and "spar.models" in sys.modules:
-            sys.modules["spar.models"].load_model.cache_clear()  # the per-process model cache holds them too
-        if dropped and "torch" in sys.modules:
-            import gc
+            self._backends.pop(k).close()
+        if dropped:
+            from spar.models import free_memory
 
-            gc.collect()
-            if sys.modules["torch"].cuda.is_available():
-                sys.modules["torch"].cuda.empty_cache()
+            free_memory()
 
     def judge(self, refiner_name: str):
         from spar.judge import make_judge
@@ -103,6 +111,12 @@ class Loop:
     # ---- the run ---------------------------------------------------------------------
 
     def run(self) -> dict:
+        try:
+            return self._run()
+        finally:
+            self.release_models()  # done or interrupted: no engine (or its processes) outlives the run
+
+    def _run(self) -> dict:
         cfg, rd = self.cfg, self.rd
         self._check_inputs()
         changes = self._check_config()
@@ -213,12 +227,12 @@ class Loop:
         cfg, rd = self.cfg, self.rd
         d = rd.iter_dir(t)
         actor_name, refiner_name = self.models_for(t)
-        self.release_models(keep=(actor_name, refiner_name))
         if cfg.data.per_iteration and cfg.data.per_iteration < len(train):
             train = random.Random(cfg.seed + t).sample(train, cfg.data.per_iteration)
         seed = cfg.seed + 1000 * t
 
         if not rd.done(t, "sample"):
+            self.use(("actor", actor_name))
             with Timer() as tm, _bar(len(train), f"iter {t} sample") as bar:
                 sample_responses(train, self.backend("actor", actor_name), cfg.sample, seed, d / "responses.jsonl",
                                  cfg.chunk, bar.update)
@@ -228,6 +242,7 @@ class Loop:
         responses = read_jsonl(d / "responses.jsonl", Response)
 
         if not rd.done(t, "judge"):
+            self.use(*([("refiner", refiner_name)] if cfg.judge.kind != "verifier" else []))  # code alone: no model
             judge = self.judge(refiner_name)
             with Timer() as tm, _bar(len(train), f"iter {t} judge") as bar:
                 judge_responses(by_id, responses, judge, d / "judgments.jsonl", cfg.chunk, bar.update)
@@ -247,6 +262,7 @@ class Loop:
         if not rd.done(t, "search"):
             from spar.selfplay.rundir import run_chunked
 
+            self.use(("refiner", refiner_name))
             judge = self.judge(refiner_name)
             refiner = self.backend("refiner", refiner_name)
             scfg = cfg.search
@@ -338,6 +354,7 @@ class Loop:
     def _evaluate(self, actor_name: str, heldout: list[Instruction], out_dir: Path) -> dict:
         from spar.selfplay.evaluate import heldout_scores, ifeval_scores
 
+        self.use(("actor", actor_name))
         actor = self.backend("actor", actor_name)
         print(f"evaluate {actor_name}: {len(heldout)} held-out instructions"
               + (f" + IFEval data {self.cfg.eval.ifeval_data}" if self.cfg.eval.ifeval_data else ""), file=sys.stderr)
