@@ -36,6 +36,7 @@ VERBS = {
     "search": "grow refinement trees (BFS/DFS) from negative responses",
     "eval": "evaluate: IFEval, judgment accuracy",
     "data": "instruction synthesis and statistics",
+    "serve": "serve an OpenAI-compatible API whose answers come from tree-search decoding",
 }
 
 

@@ -11,6 +11,10 @@ child of every tree in one judge call (the judge's cache
 is shared by all trees). The reference implementation instead runs one
 request at a time per process.
 
+`Forest` is the same engine one step at a time, for callers whose trees
+arrive and leave while others grow (`spar serve` runs the searches of all
+its concurrent requests through one forest).
+
 Determinism: for a fixed seed, backend and set of trees the result is
 fixed; each step's sampling seed is `seed + step`. A tree is handed to
 `on_done` as soon as it finishes, so a caller can write it at once.
@@ -19,7 +23,7 @@ fixed; each step's sampling seed is `seed + step`. A tree is handed to
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from spar.backends.base import Backend, SamplingParams
 from spar.parsing import REFINED_END, REFINED_START, parse_refinement
@@ -47,7 +51,61 @@ class _Run:
     nodes: list[Node]
     gen: object
     pending: list  # [(node, k)]
+    cfg: SearchConfig
     judged: int = 0
+
+
+class Forest:
+    """Trees that grow together, one batched step at a time; a tree may join or leave between steps.
+
+    `search_trees` adds all its trees at once; `spar serve` adds a request's
+    trees when the request arrives and drops them when its client leaves, so
+    searches of different requests share every backend call. A tree may have
+    its own settings (strategy, budget, sampling); refine requests with the
+    same sampling settings go to the backend as one call.
+    """
+
+    def __init__(self, backend: Backend, judge, cfg: SearchConfig, charge: Callable[[Any, int], None] | None = None):
+        """`charge(key, tokens)` is told the tokens of every refinement written for tree `key`."""
+        self.backend, self.judge, self.cfg, self.charge = backend, judge, cfg, charge
+        self.runs: dict = {}  # key -> _Run, in the order trees joined
+        self.steps = 0
+        self.generated = 0  # refinements written so far
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def add(self, key, root: Root, cfg: SearchConfig | None = None) -> Tree | None:
+        """Start a tree under `key` (settings `cfg`, else the forest's); returns it if it is done at once."""
+        cfg = cfg or self.cfg
+        node = Node(id="0", parent=None, depth=0, response=root.response, critique=root.critique,
+                    votes=root.votes or [], value=root.value, label="no")
+        strategy = bfs if cfg.strategy == "bfs" else dfs
+        run = _Run(root, [node], strategy(node, cfg, [cfg.max_refinements]), [], cfg)
+        tree = _advance(run, None)
+        if tree is None:
+            self.runs[key] = run
+        return tree
+
+    def drop(self, key) -> None:
+        """Forget a tree (its request was cancelled); unknown keys are ignored."""
+        self.runs.pop(key, None)
+
+    def step(self) -> dict:
+        """Expand every pending node of every tree, judge all new children in one judge call; returns
+        {key: tree} of the trees that finished, in the order they joined."""
+        requests = [(key, node, k) for key, run in self.runs.items() for node, k in run.pending]
+        children = _refine(requests, self.runs, self.backend, self.steps, self.charge)
+        self.generated += sum(len(c) for c in children.values())
+        _judge(children, self.runs, self.judge)
+        self.steps += 1
+        finished = {}
+        for key, run in list(self.runs.items()):
+            tree = _advance(run, children.get(key, []))
+            if tree is not None:
+                finished[key] = tree
+                del self.runs[key]
+        return finished
 
 
 def search_trees(
@@ -59,64 +117,52 @@ def search_trees(
     progress: Callable[[Tree, int], None] | None = None,
 ) -> list[Tree]:
     """Grow one tree per root, all in lockstep; returns the trees in input order."""
-    strategy = bfs if cfg.strategy == "bfs" else dfs
-    runs: list[_Run] = []
+    forest = Forest(backend, judge, cfg)
     done: dict[int, Tree] = {}
-    for r in roots:
-        root = Node(id="0", parent=None, depth=0, response=r.response, critique=r.critique, votes=r.votes or [],
-                    value=r.value, label="no")
-        gen = strategy(root, cfg, [cfg.max_refinements])
-        runs.append(_Run(r, [root], gen, []))
-    active = []
-    for i, run in enumerate(runs):
-        _advance(run, None, i, done, cfg, on_done)
-        if i not in done:
-            active.append(i)
-    step = 0
-    generated = 0
-    while active:
-        requests = [(i, node, k) for i in active for node, k in runs[i].pending]
-        children = _refine(requests, runs, backend, cfg, step)
-        generated += sum(len(c) for c in children.values())
-        _judge(children, runs, judge)
-        step += 1
-        still = []
-        for i in active:
-            _advance(runs[i], children.get(i, []), i, done, cfg, on_done)
-            if i in done:
-                if progress:
-                    progress(done[i], generated)
-            else:
-                still.append(i)
-        active = still
-    return [done[i] for i in range(len(runs))]
+    for i, r in enumerate(roots):
+        tree = forest.add(i, r)
+        if tree is not None:
+            done[i] = tree
+            if on_done:
+                on_done(tree)
+    while forest:
+        for i, tree in forest.step().items():
+            done[i] = tree
+            if on_done:
+                on_done(tree)
+            if progress:
+                progress(tree, forest.generated)
+    return [done[i] for i in range(len(roots))]
 
 
-def _advance(run: _Run, children, i, done, cfg, on_done) -> None:
+def _advance(run: _Run, children) -> Tree | None:
+    """Send the new children to the tree's generator; its record once it has finished."""
     try:
         run.pending = run.gen.send(children) if children is not None else next(run.gen)
     except StopIteration as stop:
         outcome: Outcome = stop.value
-        tree = to_record(run.root.instruction.id, run.nodes, cfg.strategy, outcome, run.judged)
-        done[i] = tree
-        if on_done:
-            on_done(tree)
+        return to_record(run.root.instruction.id, run.nodes, run.cfg.strategy, outcome, run.judged)
+    return None
 
 
-def _refine(requests, runs, backend, cfg, step) -> dict[int, list[Node]]:
-    """One backend call per distinct sample count (normally exactly one call)."""
-    children: dict[int, list[Node]] = {}
-    for k in sorted({k for _, _, k in requests}, reverse=True):
-        group = [(i, node) for i, node, kk in requests if kk == k]
-        chats = [refine_chat(runs[i].root.instruction.prompt, node.response, node.critique, prefill=cfg.prefill)
-                 for i, node in group]
-        params = SamplingParams(n=k, temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
-                                seed=cfg.seed + step)
-        for (i, node), outs in zip(group, backend.generate(chats, params)):
+def _refine(requests, runs, backend, step, charge=None) -> dict:
+    """One backend call per distinct sampling setting, most samples first (normally exactly one call)."""
+    children: dict = {}
+    settings = dict.fromkeys((k, *_setting(runs[key].cfg)) for key, _, k in requests)  # in order of appearance
+    for setting in sorted(settings, key=lambda s: -s[0]):
+        k, temperature, top_p, max_new_tokens, seed, prefill = setting
+        group = [(key, node) for key, node, kk in requests if (kk, *_setting(runs[key].cfg)) == setting]
+        chats = [refine_chat(runs[key].root.instruction.prompt, node.response, node.critique, prefill=prefill)
+                 for key, node in group]
+        params = SamplingParams(n=k, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                                seed=seed + step)
+        for (key, node), outs in zip(group, backend.generate(chats, params)):
+            run = runs[key]
             for c in outs:
-                run = runs[i]
+                if charge is not None:
+                    charge(key, c.completion_tokens)
                 siblings = sum(1 for n in run.nodes if n.parent == node.id)
-                text = REFINED_START + "\n" + c.text if cfg.prefill else c.text
+                text = REFINED_START + "\n" + c.text if prefill else c.text
                 parsed = parse_refinement(text)
                 child = Node(id=f"{node.id}.{siblings}", parent=node.id, depth=node.depth + 1,
                              response=parsed.response if parsed else c.text,
@@ -124,8 +170,12 @@ def _refine(requests, runs, backend, cfg, step) -> dict[int, list[Node]]:
                              value=None if parsed else 0.0, label="" if parsed else "invalid",
                              truncated=_cut_short(text, c.finish_reason))
                 run.nodes.append(child)
-                children.setdefault(i, []).append(child)
+                children.setdefault(key, []).append(child)
     return children
+
+
+def _setting(c: SearchConfig) -> tuple:
+    return c.temperature, c.top_p, c.max_new_tokens, c.seed, c.prefill
 
 
 def _cut_short(text: str, finish_reason: str) -> bool:
@@ -141,7 +191,7 @@ def _cut_short(text: str, finish_reason: str) -> bool:
     return start < 0 or REFINED_END not in text[start:]
 
 
-def _judge(children: dict[int, list[Node]], runs, judge) -> None:
+def _judge(children: dict, runs, judge) -> None:
     todo = [(i, n) for i, nodes in children.items() for n in nodes if not n.failed]
     verdicts = judge.judge([(runs[i].root.instruction, n.response) for i, n in todo]) if todo else []
     for (i, node), v in zip(todo, verdicts):
