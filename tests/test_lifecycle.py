@@ -7,6 +7,7 @@ records which engines are live at every stage; the RSS test loads a real model t
 """
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -202,3 +203,99 @@ def test_memory_returns_near_its_baseline_after_an_hf_stage_closes(model, tmp_pa
     from spar.models import loaded_models
 
     assert loaded_models() == [] and all(b.model is None for b in held)
+
+
+FAKE_SERVER = '''
+import argparse, json, os, subprocess, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+ap = argparse.ArgumentParser()
+for flag in ("--model", "--served-model-name", "--host", "--tensor-parallel-size", "--max-model-len"):
+    ap.add_argument(flag)
+ap.add_argument("--port", type=int)
+args = ap.parse_args()
+if os.environ.get("FAIL_TO_START"):
+    sys.exit("no GPU found")
+worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])  # like vLLM's engine workers
+with open(os.environ["WORKERS"], "a") as f:
+    f.write(f"{worker.pid}\\n")
+where = f"gpus={os.environ['CUDA_VISIBLE_DEVICES']} tp={args.tensor_parallel_size} model={args.served_model_name}"
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+    def reply(self, payload):
+        data = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def do_GET(self):
+        self.reply({"data": [{"id": args.served_model_name}]})
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.reply({"choices": [{"index": i, "message": {"content": where}, "finish_reason": "stop"}
+                                for i in range(body["n"])]})
+
+HTTPServer(("127.0.0.1", args.port), Handler).serve_forever()
+'''
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_openai_backend_starts_data_parallel_servers_and_close_stops_them(tmp_path, monkeypatch):
+    """`replicas` servers, each on its own GPUs (tensor parallel inside), requests spread over all of them;
+    close() ends the servers and the workers they started, so training gets the GPUs."""
+    from spar.backends import SamplingParams, make_backend
+
+    script, workers = tmp_path / "server.py", tmp_path / "workers.txt"
+    script.write_text(FAKE_SERVER)
+    monkeypatch.setenv("WORKERS", str(workers))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    backend = make_backend("openai", "llama", replicas=3, gpus_per_replica=2, server_command=[sys.executable,
+                           str(script)], server_args=["--max-model-len", "8192"], startup_timeout=60)
+    chats = [[{"role": "user", "content": f"q{i}"}] for i in range(9)]
+    texts = {c.text for row in backend.generate(chats, SamplingParams(n=2)) for c in row}
+    assert texts == {f"gpus={g} tp=2 model=llama" for g in ("0,1", "2,3", "4,5")}
+    pids = [int(x) for x in workers.read_text().split()] + [p.pid for p in backend.servers]
+    assert len(pids) == 6 and all(_alive(pid) for pid in pids)
+    backend.close()
+    assert not any(_alive(pid) for pid in pids)
+    backend.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        backend.generate(chats, SamplingParams())
+
+
+def test_a_server_that_fails_to_start_is_named_with_its_log(tmp_path, monkeypatch):
+    from spar.backends import make_backend
+
+    script = tmp_path / "server.py"
+    script.write_text(FAKE_SERVER)
+    monkeypatch.setenv("WORKERS", str(tmp_path / "workers.txt"))
+    monkeypatch.setenv("FAIL_TO_START", "1")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6,7")
+    with pytest.raises(RuntimeError, match=r"exited with code 1 while starting; its output: .*\.log\nno GPU found"):
+        make_backend("openai", "llama", replicas=2, gpus_per_replica=2, server_command=[sys.executable, str(script)])
+    with pytest.raises(ValueError, match="needs 6 GPUs, CUDA_VISIBLE_DEVICES=4,5,6,7 lists 4"):
+        make_backend("openai", "llama", replicas=3, gpus_per_replica=2, server_command=[sys.executable, str(script)])
+
+
+def test_requests_never_share_a_sample_seed(tmp_path, monkeypatch):
+    """vLLM seeds choice j of a request with seed + j. Old code sent seed + index, so chat i's sample j and chat
+    i+1's sample j-1 drew the same random numbers (seen on a real vLLM server: identical samples across chats)."""
+    from spar.backends import SamplingParams, make_backend
+
+    script, workers = tmp_path / "server.py", tmp_path / "workers.txt"
+    script.write_text(FAKE_SERVER.replace('"message": {"content": where}',
+                                          '"message": {"content": str(body["seed"] + i)}'))
+    monkeypatch.setenv("WORKERS", str(workers))
+    with make_backend("openai", "m", replicas=1, server_command=[sys.executable, str(script)]) as backend:
+        out = backend.generate([[{"role": "user", "content": str(i)}] for i in range(4)], SamplingParams(n=3, seed=7))
+    seeds = [int(c.text) for row in out for c in row]
+    assert sorted(seeds) == list(range(7, 7 + 12))

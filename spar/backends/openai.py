@@ -10,14 +10,32 @@ over the base URLs; a request that meets 429, a 5xx, a timeout or a broken
 connection is retried on the next URL after an exponential backoff with
 full jitter, up to `max_retries` times. Results return in input order.
 Only the standard library is used.
+
+Servers the backend starts itself (data-parallel generation on one node):
+
+    backend = OpenAIBackend("meta-llama/Meta-Llama-3-8B-Instruct", replicas=8, gpus_per_replica=1,
+                            server_args=["--max-model-len", "8192"])
+
+starts 8 `vllm serve` processes, replica i on GPUs i*g .. i*g+g-1 (its
+CUDA_VISIBLE_DEVICES; tensor parallel g inside it), on free local ports,
+waits until each answers, and spreads requests over them. `close()` stops
+them (the whole process group: vLLM's workers too), which gives the GPUs
+back to a training stage; the self-play loop starts them again for the next
+checkpoint. Each server's output goes to a log file named in any error.
 """
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
 import os
 import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -41,8 +59,23 @@ class OpenAIBackend:
         max_retries: int = 8,
         backoff: float = 0.5,
         max_backoff: float = 30.0,
+        replicas: int = 0,
+        gpus_per_replica: int = 1,
+        server_args: Sequence[str] = (),
+        server_command: Sequence[str] | None = None,
+        startup_timeout: float = 1800.0,
     ):
+        """`replicas` > 0 starts that many servers for `model` (see the module docstring) instead of using
+        `base_urls`; `server_command` replaces `vllm serve` (it gets --model,
+        --served-model-name, --host, --port and --tensor-parallel-size, then `server_args`)."""
         self.name = model
+        self.servers: list[subprocess.Popen] = []
+        self.closed = False
+        if replicas:
+            if replicas < 0 or gpus_per_replica < 1:
+                raise ValueError(f"openai backend: replicas={replicas}, gpus_per_replica={gpus_per_replica}: "
+                                 f"need replicas >= 0 and gpus_per_replica >= 1")
+            base_urls = self._start(replicas, gpus_per_replica, list(server_args), server_command, startup_timeout)
         self.base_urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
         if not self.base_urls:
             raise ValueError("openai backend: give at least one base URL, e.g. http://127.0.0.1:8000/v1")
@@ -51,11 +84,60 @@ class OpenAIBackend:
         self.max_retries, self.backoff, self.max_backoff = max_retries, backoff, max_backoff
         self._next_url = itertools.cycle(range(len(self.base_urls)))
         self._lock = threading.Lock()
-        self.closed = False
 
     def close(self) -> None:
-        """Stop using the servers (they belong to whoever started them). Safe to call twice."""
+        """Stop the servers this backend started (servers at given base_urls belong to whoever started them, and
+        are left running). Safe to call twice; the backend cannot generate afterwards."""
         self.closed = True
+        servers, self.servers = self.servers, []
+        for proc in servers:
+            _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        for proc in servers:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait()
+        if servers:
+            atexit.unregister(self.close)
+
+    def __enter__(self) -> "OpenAIBackend":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _start(self, replicas: int, gpus: int, args: list[str], command: Sequence[str] | None,
+               startup_timeout: float) -> list[str]:
+        from spar.models import model_dir
+
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        devices = visible.split(",") if visible else [str(i) for i in range(replicas * gpus)]
+        if len(devices) < replicas * gpus:
+            raise ValueError(f"openai backend: replicas={replicas} x gpus_per_replica={gpus} needs {replicas * gpus} "
+                             f"GPUs, CUDA_VISIBLE_DEVICES={visible} lists {len(devices)}")
+        command = list(command or [sys.executable, "-m", "vllm.entrypoints.openai.api_server"])
+        urls = []
+        atexit.register(self.close)  # an exception or exit before close() must not leave servers holding GPUs
+        for i in range(replicas):
+            port = _free_port()
+            log = tempfile.NamedTemporaryFile("wb", prefix=f"spar-server-{i}-", suffix=".log", delete=False)
+            cmd = [*command, "--model", str(model_dir(self.name)), "--served-model-name", self.name,
+                   "--host", "127.0.0.1", "--port", str(port), "--tensor-parallel-size", str(gpus), *args]
+            env = dict(os.environ, CUDA_VISIBLE_DEVICES=",".join(devices[i * gpus:(i + 1) * gpus]))
+            proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            proc.log_path = log.name  # type: ignore[attr-defined]
+            log.close()
+            self.servers.append(proc)
+            urls.append(f"http://127.0.0.1:{port}/v1")
+        try:
+            for proc, url in zip(self.servers, urls):
+                _wait_ready(proc, url, startup_timeout)
+        except BaseException:
+            self.close()
+            raise
+        return urls
 
     def generate(self, chats: Sequence[Chat], params: SamplingParams) -> list[list[Completion]]:
         if self.closed:
@@ -77,7 +159,8 @@ class OpenAIBackend:
         if chat and chat[-1]["role"] == "assistant":  # a prefill: vLLM's and SGLang's extension
             body.update(add_generation_prompt=False, continue_final_message=True)
         if params.seed is not None:
-            body["seed"] = params.seed + index  # distinct but reproducible per request
+            # vLLM seeds choice j of a request with seed + j: requests n apart never share a sample's seed
+            body["seed"] = params.seed + index * params.n
         data = json.dumps(body).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:
@@ -120,3 +203,43 @@ def _parse(payload: dict, n: int, url: str) -> list[Completion]:
     if len(out) != n:
         raise json.JSONDecodeError(f"{url} returned {len(out)} choices, asked for {n}", "", 0)
     return out
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    """Signal the server and the workers it started (its own session, so its own process group)."""
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _wait_ready(proc: subprocess.Popen, url: str, timeout: float) -> None:
+    """Poll `<url>/models` until the server answers; a server that exits or never answers is an error naming
+    its log (loading an 8B model takes a minute or two, longer when it is first downloaded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server {' '.join(map(str, proc.args[:4]))} ... for {url} exited with code "
+                               f"{proc.returncode} while starting; its output: {proc.log_path}\n{_tail(proc.log_path)}")
+        try:
+            with urllib.request.urlopen(url.rstrip("/") + "/models", timeout=5):
+                return
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"server for {url} did not answer within startup_timeout={timeout:g}s; "
+                               f"its output: {proc.log_path}\n{_tail(proc.log_path)}")
+        time.sleep(0.5)
+
+
+def _tail(path: str, lines: int = 20) -> str:
+    try:
+        return "\n".join(open(path, errors="replace").read().splitlines()[-lines:])
+    except OSError:
+        return ""
