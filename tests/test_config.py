@@ -50,13 +50,42 @@ def test_paper_preset_holds_the_papers_settings():
     d, r = cfg.train.dpo, cfg.train.rft
     assert (d.beta, d.sft_weight, d.lr, d.epochs) == (0.1, 0.1, 2e-7, 1.0)
     assert (r.lr, r.epochs) == (2e-6, 5.0)
-    assert cfg.iterations == 3 and cfg.actor.backend == "vllm"
+    assert cfg.iterations == 3 and cfg.actor.backend == cfg.refiner.backend == "openai"  # vLLM servers it starts
     assert d.num_processes == 8 and d.accelerate_config == "configs/accelerate/zero3.yaml"
     # the reference's training configs (thu-coai/SPaR src/configs/dpo.yaml, sft.yaml; LLaMA-Factory on 8 GPUs)
     assert d.batch_size * d.grad_accum * d.num_processes == 32 and (d.batch_size, d.grad_accum) == (2, 2)
     assert (d.lr_scheduler, d.warmup_ratio, d.warmup_steps, d.max_length) == ("linear", 0.1, 0, 2048)
     assert r.batch_size * r.grad_accum * r.num_processes == 64 and (r.batch_size, r.grad_accum) == (2, 4)
     assert (r.lr_scheduler, r.warmup_ratio, r.warmup_steps, r.max_length) == ("constant_with_warmup", 0.1, 0, 4096)
+
+
+def test_paper_preset_generates_data_parallel_and_trains_on_the_gpus_the_servers_gave_back(tmp_path):
+    """One vLLM server per GPU for the 8B model (the old preset ran one tensor-parallel-8 engine that the loop kept
+    through training); training takes the same 8 GPUs under ZeRO-3 once the servers are stopped; every option is
+    one the backend takes; actor and refiner share one set of servers (same backend, model and settings)."""
+    import inspect
+
+    import yaml
+
+    from spar.backends.openai import OpenAIBackend
+    from spar.selfplay.loop import Loop
+
+    cfg = load_config(REPO / "configs" / "paper-llama3-8b.yaml")
+    for role in (cfg.actor, cfg.refiner):
+        o = role.options
+        assert o["replicas"] * o["gpus_per_replica"] == 8 and o["gpus_per_replica"] == 1
+        assert "--enable-prefix-caching" in o["server_args"] and o["concurrency"] >= 32 * o["replicas"]
+        inspect.signature(OpenAIBackend).bind(role.name, **o)  # a misspelt option fails here, not on the cluster
+    loop = Loop(load_config(REPO / "configs" / "paper-llama3-8b.yaml", [f"out_dir={tmp_path}"]))
+    assert loop._key("actor", cfg.actor.name) == loop._key("refiner", cfg.refiner.name)
+    for s in (cfg.train.dpo, cfg.train.rft):
+        assert s.num_processes == 8 and s.accelerate_config == "configs/accelerate/zero3.yaml"
+        ds = yaml.safe_load((REPO / s.accelerate_config).read_text())
+        assert ds["distributed_type"] == "DEEPSPEED" and ds["deepspeed_config"]["zero_stage"] == 3
+    offload = yaml.safe_load((REPO / "configs/accelerate/zero3-offload.yaml").read_text())  # the 70B layout
+    assert offload["deepspeed_config"]["offload_optimizer_device"] == "cpu"
+    text = (REPO / "configs" / "paper-llama3-8b.yaml").read_text()
+    assert "70B" in text and "gpus_per_replica: 4" in text and "zero3-offload.yaml" in text
 
 
 RANGE_CASES = [  # override -> the message after `command line '<override>': `
