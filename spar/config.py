@@ -198,12 +198,18 @@ class DataConfig:
     n: int = _help("instructions to synthesize", 2000)
     heldout: float = _help("fraction of synthesized instructions held out for evaluation", 0.1)
     per_iteration: int = _help("training instructions used per iteration (0 = all)", 0)
-    leak_check: str | None = _help("IFEval-format file whose prompts must not appear among the instructions", None)
+    leak_check: str | None = _help("benchmark JSONL (a `prompt` per line) the instructions must not copy; "
+                                   "eval.ifeval_data is always checked too", None)
+    max_contamination: float = _help("largest share of instructions that may share a contamination_n-word run "
+                                     "with a benchmark prompt (leak_check, eval.ifeval_data)", 0.02)
+    contamination_n: int = _help("run length in words for the contamination check (8: the usual threshold)", 8)
 
     def __post_init__(self):
         _require("data.", self, {"source": (bool, "synth or a path to a JSONL file of Instruction records"),
                                  "n": (_at_least_one, ">= 1"), "heldout": (lambda h: 0 <= h < 1, "in [0, 1)"),
-                                 "per_iteration": (_not_negative, ">= 0 (0 = all)")})
+                                 "per_iteration": (_not_negative, ">= 0 (0 = all)"),
+                                 "max_contamination": (lambda x: 0 <= x <= 1, "in [0, 1] (0.02 = 2%)"),
+                                 "contamination_n": (_at_least_one, ">= 1 (8 is usual)")})
 
 
 @dataclass
@@ -588,7 +594,8 @@ def flags_config(args, cls, section: str):
 #                                (batch_size x grad_accum x num_processes) stays the same: e.g. half the
 #                                per-device batch and twice the accumulation after running out of memory
 #   eval.*                       evaluation reads the checkpoints and writes nothing training uses
-#   data.leak_check              a check that passed or stopped the run; it changes no instruction
+#   data.leak_check, max_contamination, contamination_n   a check that passed or stopped the run; it changes
+#                                no instruction
 #   iterations                   more iterations, or fewer as long as none is dropped that has started
 #
 # refused (they change results): everything else. In particular seed and chunk (a chunk's seed is derived
@@ -597,7 +604,8 @@ def flags_config(args, cls, section: str):
 # dataclass is refused unless it is listed here: the safe default for a setting nobody has judged yet.
 
 RESUME_SAFE = (
-    "out_dir", "actor.batch_size", "refiner.batch_size", "eval.*", "data.leak_check",
+    "out_dir", "actor.batch_size", "refiner.batch_size", "eval.*", "data.leak_check", "data.max_contamination",
+    "data.contamination_n",
     "train.*.precompute_ref_log_probs", "train.*.accelerate_config",
     *(f"{role}.options.{k}" for role in ("actor", "refiner") for k in (
         "base_urls", "api_key_env", "concurrency", "timeout", "max_retries", "backoff", "max_backoff",

@@ -1,8 +1,9 @@
-"""`spar data synth|evolve|stats`: make and inspect instruction files.
+"""`spar data synth|evolve|stats|contamination`: make and inspect instruction files.
 
     spar data synth --n 10000 --seed 0 --out instructions.jsonl [--check-leaks ifeval.jsonl]
     spar data evolve --in seeds.jsonl --out evolved.jsonl --backend openai --model M
     spar data stats instructions.jsonl
+    spar data contamination --in instructions.jsonl --against ifeval.jsonl [--n 8]
 """
 
 from __future__ import annotations
@@ -23,7 +24,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--heldout", type=float, default=0.1, help="fraction in the held-out split")
     s.add_argument("--out", required=True)
-    s.add_argument("--check-leaks", default=None, help="IFEval-format file whose prompts must not leak in")
+    s.add_argument("--check-leaks", default=None,
+                   help="benchmark JSONL (a `prompt` per line) the instructions must not copy: refused above "
+                        "--max-contamination, or on a near-duplicate prompt")
+    s.add_argument("--max-contamination", type=float, default=0.02,
+                   help="largest share of instructions allowed to share a --contamination-n word run with it")
+    s.add_argument("--contamination-n", type=int, default=8, help="run length in words")
     e = sub.add_parser("evolve", help="LLM evolution of seed instructions (the paper's method)")
     e.add_argument("--in", dest="inp", required=True)
     e.add_argument("--out", required=True)
@@ -37,29 +43,65 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     t = sub.add_parser("stats", help="counts per constraint kind and taxonomy class, prompt lengths")
     t.add_argument("file")
     t.add_argument("--json", action="store_true")
+    c = sub.add_parser("contamination", help="share of instructions sharing an n-word run with a benchmark's prompts")
+    c.add_argument("--in", dest="inp", required=True, help="JSONL with a `prompt` per line (Instruction records)")
+    c.add_argument("--against", required=True, help="benchmark JSONL with a `prompt` per line (IFEval format)")
+    c.add_argument("--n", type=int, default=8, help="run length in words (8: the usual contamination threshold)")
+    c.add_argument("--examples", type=int, default=5, help="worst examples shown (longest shared run first)")
+    c.add_argument("--max-share", type=float, default=None, help="exit with an error above this share")
+    c.add_argument("--json", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"synth": _synth, "evolve": _evolve, "stats": _stats}[args.action](args)
+    return {"synth": _synth, "evolve": _evolve, "stats": _stats, "contamination": _contamination}[args.action](args)
+
+
+def refuse_overwrite(out: str, flag: str, inputs: dict[str, str | None]) -> None:
+    """A UserError when output `out` (given as `flag`) is one of the `inputs` (flag -> path): it would be lost."""
+    target = Path(out)
+    if target.is_dir():
+        raise UserError(f"{flag} {out}: is a directory; give a file path")
+    for name, path in inputs.items():
+        if path and (target.resolve() == Path(path).resolve()
+                     or (target.exists() and Path(path).exists() and target.samefile(path))):
+            raise UserError(f"{flag} {out}: is also the {name} file; writing there would destroy it. "
+                            f"Give another {flag} path")
+
+
+def _check_share(value: float, flag: str) -> None:
+    if not 0 <= value <= 1:
+        raise UserError(f"{flag} {value}: must be a share between 0 and 1 (0.02 = 2%)")
 
 
 def _synth(args) -> int:
+    from spar.data.contamination import refuse_contamination
     from spar.data.synth import leak_check, synthesize
     from spar.records import write_jsonl
 
     t = time.perf_counter()
+    refuse_overwrite(args.out, "--out", {"--check-leaks": args.check_leaks})
+    _check_share(args.max_contamination, "--max-contamination")
+    if args.contamination_n < 1:
+        raise UserError(f"--contamination-n {args.contamination_n}: must be at least 1 (8 is usual)")
+    if args.n < 1:
+        raise UserError(f"--n {args.n}: must be at least 1")
     instructions = synthesize(args.n, args.seed, args.heldout)
     if args.check_leaks:
+        report = refuse_contamination([(i.id, i.prompt) for i in instructions], args.check_leaks,
+                                      args.contamination_n, args.max_contamination, "the synthesized instructions",
+                                      "reword the phrasings (spar/data/phrasings.py) or seed tasks that copy it")
         hits = leak_check(instructions, args.check_leaks)
         if hits:
             raise UserError(f"{len(hits)} synthesized prompts nearly duplicate benchmark prompts, e.g. {hits[0]}; "
                             "change the seed tasks")
+        print(report.summary(0))
     write_jsonl(args.out, instructions)
     print(f"wrote {len(instructions)} instructions to {args.out} in {time.perf_counter() - t:.1f}s")
     return 0
 
 
 def _evolve(args) -> int:
+    refuse_overwrite(args.out, "--out", {"--in": args.inp})  # evolved records are appended to --out
     from tqdm import tqdm
 
     from spar.backends import make_backend
@@ -76,7 +118,8 @@ def _evolve(args) -> int:
     options = {"base_urls": args.base_url} if args.backend == "openai" and args.base_url else {}
     backend = make_backend(args.backend, args.model, **options)
     kept = 0
-    with JsonlAppender(out) as w, open(done_file, "a") as dropped, tqdm(total=len(todo), desc="evolve", file=sys.stderr) as bar:
+    with (JsonlAppender(out) as w, open(done_file, "a") as dropped,
+          tqdm(total=len(todo), desc="evolve", file=sys.stderr) as bar):
         for start in range(0, len(todo), args.chunk):
             chunk = todo[start : start + args.chunk]
             for seed, evolved in zip(chunk, evolve(chunk, backend, args.seed, args.retries, args.max_new_tokens)):
@@ -97,4 +140,26 @@ def _stats(args) -> int:
 
     s = stats(read_jsonl(args.file, Instruction))
     print(json.dumps(s, indent=2) if args.json else format_stats(s))
+    return 0
+
+
+def _contamination(args) -> int:
+    from spar.data.contamination import contamination, load_prompts
+
+    if args.n < 1:
+        raise UserError(f"--n {args.n}: must be at least 1 (8 is the usual contamination threshold)")
+    if args.max_share is not None:
+        _check_share(args.max_share, "--max-share")
+    report = contamination(load_prompts(args.inp, "--in"), load_prompts(args.against, "--against"), args.n)
+    if args.json:
+        print(json.dumps({"n": report.n, "total": report.total, "contaminated": len(report.hits),
+                          "share": report.share,
+                          "examples": [{"id": h.id, "benchmark_id": h.benchmark_id, "words": h.length, "run": h.run}
+                                       for h in report.hits[: args.examples]]}, indent=2))
+    else:
+        print(report.summary(args.examples))
+    if args.max_share is not None and report.share > args.max_share:
+        h = report.hits[0]
+        raise UserError(f"{report.share:.2%} of {args.inp} share a run of {args.n} words with {args.against}, above "
+                        f"--max-share {args.max_share:.2%}; e.g. {h.id}: \"{h.run}\"")
     return 0

@@ -1,17 +1,27 @@
 """Procedural instruction synthesis from SPaR's constraint taxonomy.
 
-    spar data synth --n 10000 --seed 0 --out instructions.jsonl
+    spar data synth --n 10000 --seed 0 --out instructions.jsonl [--check-leaks ifeval.jsonl]
 
-Each instruction is a seed task (seed_tasks.py) plus 1-3 constraints drawn
-across the taxonomy (Format / Content / General). Verifiable constraints
-come from the constraint library, their kwargs from `sample_kwargs`, and
-are worded in one of several phrasings; soft ones (style, sentiment,
-situation, genre) are recorded as `soft:<kind>` for the LLM judge.
-Conflicts are avoided by groups: at most one constraint per group (one
-case rule, one language rule, one length rule, one way to start, one way
-to end, ...), whole-response formats (JSON, fixed answers, two responses)
-stand alone, and short tasks (a haiku, a slogan) get no length or layout
-rules. Deterministic for a seed; duplicates dropped; a held-out split.
+Each instruction is a seed task (seed_tasks.py: a realistic request of some
+genre, composed from parts) plus 1-3 constraints drawn across the taxonomy
+(Format / Content / General). Verifiable constraints come from the
+constraint library, their kwargs from `sample_kwargs`, and are worded in
+one of the project's own phrasings (phrasings.py), never a benchmark's
+sentence; soft ones (style, sentiment, situation, genre) are recorded as
+`soft:<kind>` for the LLM judge. The constraint sentences are laid out in
+one of several ways: after the task, as a requirement list, numbered,
+before the task.
+
+Conflicts are avoided by groups (at most one constraint per group: one
+case rule, one language rule, one length rule, one layout, one way to
+start, one way to end, ...) and by CONFLICTS (no kind of one side with a
+kind of the other: a rule for every paragraph and a title that is a
+paragraph of its own); whole-response formats (JSON, fixed answers, two
+responses) stand alone; "repeat the request" goes only with kinds the
+repeated request cannot break (REPEAT_OK), because the request it repeats
+holds every other constraint sentence; short tasks (a haiku, a slogan) get
+no length or layout rules. Deterministic for a seed; duplicates dropped;
+a held-out split.
 """
 
 from __future__ import annotations
@@ -22,78 +32,90 @@ import re
 from pathlib import Path
 
 from spar.constraints import REGISTRY, get
-from spar.constraints.ifeval import LANGUAGES, relation_text
-from spar.data.seed_tasks import FRAMES, PASSAGE_FRAMES, PASSAGES, SHORT_FRAMES, SOFT, SOFT_TAXONOMY, SUBJECTS
+from spar.data.phrasings import phrase, sample_kwargs
+from spar.data.seed_tasks import SOFT, SOFT_TAXONOMY, SeedTask, draw_task
 from spar.errors import UserError
 from spar.records import Instruction
 
+LISTS = {"detectable_format:number_bullet_lists", "detectable_format:numbered_list", "structure:alphabetical_list",
+         "structure:countdown_list", "structure:numbered_steps", "structure:bullets_end_with_period",
+         "structure:bold_lead_in", "template:qa_pairs", "template:labeled_fields", "structure:table_shape"}
 GROUPS = {
     "case": {"change_case:english_lowercase", "change_case:english_capital", "change_case:title_case",
-             "change_case:capital_word_frequency"},
-    "language": {"language:response_language", "change_case:english_lowercase", "change_case:english_capital"},
-    "length": {"length_constraints:number_words", "length_constraints:number_sentences", "length_constraints:number_characters",
-               "length_constraints:words_per_sentence", "length_constraints:number_paragraphs",
-               "length_constraints:nth_paragraph_first_word"},
+             "change_case:capital_word_frequency", "case:caps_run", "case:heading_title_case"},
+    "language": {"language:response_language", "change_case:english_lowercase", "change_case:english_capital",
+                 "charset:ascii_only", "length:max_word_length"},
+    "length": {"length_constraints:number_words", "length_constraints:number_sentences",
+               "length_constraints:number_characters", "length_constraints:words_per_sentence",
+               "length_constraints:number_paragraphs", "length_constraints:nth_paragraph_first_word",
+               "length:words_per_paragraph", "length:sentences_per_paragraph", "length:exact_lines",
+               "sentence:acrostic"},
     "layout": {"length_constraints:number_paragraphs", "length_constraints:nth_paragraph_first_word",
-               "detectable_format:multiple_sections", "detectable_format:number_bullet_lists", "detectable_format:numbered_list",
-               "detectable_format:markdown_headers"},
-    "start": {"combination:repeat_prompt", "startend:first_word", "startend:quotation", "detectable_format:title"},
-    "end": {"startend:end_checker", "startend:last_word", "detectable_content:postscript", "startend:quotation"},
-    "numbers": {"numeric:no_digits", "numeric:number_count", "numeric:percentages"},
-    "keywords": {"keywords:existence", "keywords:forbidden_words", "keywords:frequency", "keywords:repeat_phrase"},
-    "letters": {"keywords:letter_frequency", "keywords:word_count_with_letter"},
+               "detectable_format:multiple_sections", "detectable_format:markdown_headers", "length:exact_lines",
+               "sentence:acrostic", "structure:code_block", "symbol:citations", *LISTS},
+    "start": {"combination:repeat_prompt", "startend:first_word", "startend:quotation", "detectable_format:title",
+              "sentence:start_letter", "sentence:acrostic", "template:subject_line"},
+    "end": {"startend:end_checker", "startend:last_word", "detectable_content:postscript", "startend:quotation",
+            "sentence:paragraph_last_word", "sentence:ends_with_question", "sentence:acrostic", "symbol:citations"},
+    "numbers": {"numeric:no_digits", "numeric:number_count", "numeric:percentages", "numeric:date_format",
+                "structure:countdown_list", "detectable_format:numbered_list", "structure:numbered_steps",
+                "symbol:citations", "detectable_format:multiple_sections"},
+    "keywords": {"keywords:existence", "keywords:forbidden_words", "keywords:frequency", "keywords:repeat_phrase",
+                 "lexical:no_repeated_word", "lexical:keyword_every_paragraph", "lexical:keyword_in_first_sentence"},
+    "letters": {"keywords:letter_frequency", "keywords:word_count_with_letter", "sentence:start_letter",
+                "sentence:acrostic"},
     "punctuation": {"punctuation:no_exclamation", "punctuation:question_marks"},
+    "charset": {"charset:ascii_only", "detectable_content:emoji_count"},
 }
+# (one side, other side): no kind of the first set together with a kind of the second
+CONFLICTS = [
+    # a rule for every paragraph breaks on blocks that are paragraphs of their own (a title line, a P.S., a table)
+    ({"length:words_per_paragraph", "sentence:paragraph_last_word", "lexical:keyword_every_paragraph"},
+     {"detectable_format:title", "detectable_content:postscript", "template:subject_line", "symbol:citations",
+      "structure:table_shape", "structure:code_block"}),
+    # every list item or table row is a sentence of its own
+    ({"length:sentences_per_paragraph"}, LISTS | {"sentence:acrostic"}),
+    # lines that must start with a fixed label or number cannot all start with one letter
+    ({"sentence:start_letter"},
+     {"detectable_content:postscript", "startend:end_checker", "template:labeled_fields", "template:qa_pairs",
+      "structure:numbered_steps", "symbol:citations", "detectable_format:multiple_sections", "structure:table_shape",
+      "structure:code_block", "length_constraints:nth_paragraph_first_word", "detectable_content:hashtags"}),
+    # section labels are matched case-sensitively ("Section 1"), and "Section" repeats a long word
+    ({"detectable_format:multiple_sections"},
+     {"change_case:english_capital", "change_case:english_lowercase", "lexical:no_repeated_word",
+      "length:max_word_length"}),
+    ({"lexical:no_repeated_word"}, {"lexical:keyword_every_paragraph"}),
+    ({"length:max_word_length"}, {"template:labeled_fields"}),  # "Observation:", "Suggestion:"
+    # "Month D, YYYY" has a comma and a capitalised month
+    ({"numeric:date_format"}, {"punctuation:no_comma", "change_case:english_capital",
+                               "change_case:english_lowercase"}),
+    # the paragraph's first word is a keyword, which another rule may forbid or count
+    ({"length_constraints:nth_paragraph_first_word"}, {"keywords:forbidden_words", "keywords:frequency"}),
+]
 WHOLE = {"detectable_format:json_format", "detectable_format:json_keys", "detectable_format:constrained_response",
          "combination:two_responses"}
-NOT_FOR_SHORT = GROUPS["length"] | GROUPS["layout"] | WHOLE | {"detectable_content:postscript", "detectable_format:title",
-                                                               "numeric:percentages", "keywords:repeat_phrase"}
+# The request repeated word for word holds every other constraint sentence (banned words, digits, commas,
+# bullets, ...), so "repeat the request" goes only with kinds that text cannot break.
+REPEAT = "combination:repeat_prompt"
+REPEAT_OK = {"keywords:existence", "detectable_content:postscript", "startend:end_checker", "startend:last_word",
+             "detectable_format:title", "detectable_format:number_highlighted_sections",
+             "change_case:english_lowercase",
+             "change_case:english_capital", "change_case:title_case", "detectable_content:hashtags",
+             "detectable_content:number_placeholders", "punctuation:question_marks", "numeric:percentages",
+             "detectable_format:markdown_headers", "keywords:palindrome", "sentence:ends_with_question"}
+NOT_FOR_SHORT = (GROUPS["length"] | GROUPS["layout"] | WHOLE
+                 | {"detectable_content:postscript", "detectable_format:title", "numeric:percentages",
+                    "keywords:repeat_phrase", "template:subject_line", "case:heading_title_case",
+                    "numeric:date_format", "lexical:keyword_every_paragraph", "sentence:paragraph_last_word"})
 # Kinds whose text depends on the rest of the prompt, so other wording must not break them.
 ENGLISH_ONLY = {"change_case:english_lowercase", "change_case:english_capital"}
 
-
-def _alt(cid: str, kw: dict) -> list[str]:
-    """Extra wordings for a constraint; describe() is always one more."""
-    k = kw
-    options = {
-        "punctuation:no_comma": ["Do not use a single comma anywhere.", "Avoid commas completely."],
-        "startend:quotation": ["Put the whole answer inside double quotes.", 'Begin and end your reply with a " character.'],
-        "change_case:english_lowercase": ["Write everything in English using only lowercase letters.", "no capital letters at all, please; reply in english."],
-        "change_case:english_capital": ["Reply in English, in ALL CAPS.", "Use only uppercase letters, and write in English."],
-        "detectable_format:title": ["Give your answer a title in double angle brackets, like <<my title>>."],
-        "language:response_language": [f"Respond only in {LANGUAGES.get(k.get('language'), '')}.",
-                                       f"The entire reply must be written in {LANGUAGES.get(k.get('language'), '')}."],
-        "length_constraints:number_words": [f"Use {relation_text(k.get('relation', ''), k.get('num_words', 0), 'words')} in total.",
-                                            f"Your answer must have {relation_text(k.get('relation', ''), k.get('num_words', 0), 'words')}."],
-        "length_constraints:number_sentences": [f"Write {relation_text(k.get('relation', ''), k.get('num_sentences', 0), 'sentences')}."],
-        "detectable_format:number_bullet_lists": [f"Include exactly {k.get('num_bullets')} markdown bullet points (lines starting with * )."],
-        "detectable_content:postscript": [f"End with a postscript that begins with {k.get('postscript_marker')}."],
-        "startend:end_checker": [f"Your last words must be exactly: {k.get('end_phrase')}"],
-        "keywords:existence": [f"Make sure to mention the words {', '.join(k.get('keywords', []))}."],
-        "keywords:forbidden_words": [f"Never use these words: {', '.join(k.get('forbidden_words', []))}."],
-        "detectable_content:number_placeholders": [f"Add at least {k.get('num_placeholders')} placeholders in square brackets, e.g. [name]."],
-        "detectable_format:number_highlighted_sections": [f"Use markdown to highlight at least {k.get('num_highlights')} parts, like *this part*."],
-        "length_constraints:number_paragraphs": [f"Write exactly {k.get('num_paragraphs')} paragraphs and put *** between them."],
-        "detectable_format:json_format": ["Return the whole answer as JSON."],
-        "startend:first_word": [f"The first word of your reply must be '{k.get('first_word')}'."],
-        "startend:last_word": [f"Finish with the word '{k.get('last_word')}'."],
-        "numeric:no_digits": ["Spell out all numbers; no digits allowed."],
-        "punctuation:no_exclamation": ["Avoid exclamation marks entirely."],
-        "detectable_content:hashtags": [f"Add {k.get('num_hashtags')} or more hashtags."],
-    }
-    return options.get(cid, [])
-
-
-def phrase(cid: str, kwargs: dict, rng: random.Random) -> str:
-    return rng.choice([get(cid).describe(kwargs)] + _alt(cid, kwargs))
-
-
-def seed_tasks() -> list[tuple[str, bool, str]]:
-    """(task, is_short, genre) for every seed task."""
-    tasks = [(f.format(s), False, g) for g, frames in FRAMES.items() for f in frames for s in SUBJECTS]
-    tasks += [(f.format(s), True, g) for g, frames in SHORT_FRAMES.items() for f in frames for s in SUBJECTS]
-    tasks += [(f.format(p), False, "summary") for f in PASSAGE_FRAMES for p in PASSAGES]
-    return tasks
+# How the constraint sentences sit around the task: (weight, name)
+LAYOUTS = [(45, "inline"), (20, "bullets"), (10, "numbered"), (15, "first"), (10, "note")]
+LIST_HEADERS = ["Requirements:", "Constraints:", "Please follow these rules:", "A few conditions:",
+                "Checklist for the answer:", "Rules:", "Some requirements for your reply:"]
+FIRST_INTROS = ["", "Some ground rules first. ", "Before the task, the rules: ", "Read these first: "]
+NOTE_INTROS = ["Note: ", "Also: ", "One more thing: ", "Requirements: ", "Oh, and: "]
 
 
 def _compatible(cid: str, chosen: list[str], short: bool) -> bool:
@@ -101,22 +123,44 @@ def _compatible(cid: str, chosen: list[str], short: bool) -> bool:
         return False
     if cid in chosen or (chosen and cid in WHOLE) or any(c in WHOLE for c in chosen):
         return False
+    if (cid == REPEAT and any(c not in REPEAT_OK for c in chosen)) or (REPEAT in chosen and cid not in REPEAT_OK):
+        return False
+    for a, b in CONFLICTS:
+        if any((cid in a and c in b) or (cid in b and c in a) for c in chosen):
+            return False
     return not any(cid in members and c in members for members in GROUPS.values() for c in chosen)
 
 
-def synthesize_one(rng: random.Random, tasks: list[tuple[str, bool, str]], kinds: list[str]) -> Instruction:
-    task, short, genre = rng.choice(tasks)
+def _layout(task: str, sentences: list[str], rng: random.Random) -> str:
+    """The task and its constraint sentences in one of LAYOUTS."""
+    if not sentences:
+        return task
+    gap = "\n\n" if "\n" in task else " "
+    style = rng.choices([name for _, name in LAYOUTS], weights=[w for w, _ in LAYOUTS])[0]
+    if style == "bullets" and len(sentences) > 1:
+        return f"{task}\n\n{rng.choice(LIST_HEADERS)}\n" + "\n".join(f"- {s}" for s in sentences)
+    if style == "numbered" and len(sentences) > 1:
+        return f"{task}\n\n{rng.choice(LIST_HEADERS)}\n" + "\n".join(f"{i}. {s}" for i, s in enumerate(sentences, 1))
+    if style == "first":
+        return rng.choice(FIRST_INTROS) + " ".join(sentences) + "\n\n" + task
+    if style == "note":
+        return task + gap + rng.choice(NOTE_INTROS) + " ".join(sentences)
+    return task + gap + " ".join(sentences)
+
+
+def synthesize_one(rng: random.Random, kinds: list[str], task: SeedTask | None = None) -> Instruction:
+    task = task or draw_task(rng)
     n_hard = rng.choices([1, 2, 3], weights=[4, 4, 2])[0]
     chosen: list[str] = []
     for _ in range(20):
         if len(chosen) == n_hard:
             break
         cid = rng.choice(kinds)
-        if _compatible(cid, chosen, short):
+        if _compatible(cid, chosen, task.short):
             chosen.append(cid)
     constraints, parts = [], []  # parts: (constraint id, its sentence)
     for cid in chosen:
-        kw = get(cid).sample_kwargs(rng, prompt=task)
+        kw = sample_kwargs(cid, rng, prompt=task.text)
         constraints.append({"id": cid, "kwargs": kw})
         parts.append((cid, phrase(cid, kw, rng)))
     if rng.random() < 0.35 and not any(c in ENGLISH_ONLY | {"language:response_language"} for c in chosen):
@@ -125,23 +169,21 @@ def synthesize_one(rng: random.Random, tasks: list[tuple[str, bool, str]], kinds
         constraints.append({"id": f"soft:{kind}", "kwargs": {"text": text, "taxonomy": SOFT_TAXONOMY[kind]}})
         parts.append((f"soft:{kind}", text))
     # "repeat the request" must come last: the request it repeats is everything before it
-    repeat = [t for c, t in parts if c == "combination:repeat_prompt"]
-    others = [t for c, t in parts if c != "combination:repeat_prompt"]
+    repeat = [t for c, t in parts if c == REPEAT]
+    others = [t for c, t in parts if c != REPEAT]
     rng.shuffle(others)
-    if rng.random() < 0.3 and len(others) > 1:
-        body = task + "\nRequirements:\n" + "\n".join(f"- {t}" for t in others)
-    else:
-        body = " ".join([task, *others])
     if repeat:
-        next(c for c in constraints if c["id"] == "combination:repeat_prompt")["kwargs"]["prompt_to_repeat"] = body
+        body = task.text + ("\n\n" if "\n" in task.text else " ") + " ".join(others) if others else task.text
+        next(c for c in constraints if c["id"] == REPEAT)["kwargs"]["prompt_to_repeat"] = body
         body = body + "\n" + repeat[0]
-    return Instruction(id="", prompt=body, constraints=constraints, source=f"synth:{genre}")
+    else:
+        body = _layout(task.text, others, rng)
+    return Instruction(id="", prompt=body, constraints=constraints, source=f"synth:{task.genre}")
 
 
 def synthesize(n: int, seed: int = 0, heldout: float = 0.1, kinds: list[str] | None = None) -> list[Instruction]:
     """`n` distinct instructions; about `heldout` of them get split "heldout" (never trained on)."""
     rng = random.Random(seed)
-    tasks = seed_tasks()
     kinds = sorted(kinds or REGISTRY)
     out, seen = [], set()
     attempts = 0
@@ -149,7 +191,7 @@ def synthesize(n: int, seed: int = 0, heldout: float = 0.1, kinds: list[str] | N
         attempts += 1
         if attempts > 20 * n + 1000:
             raise UserError(f"could only make {len(out)} distinct instructions of the {n} asked; ask for fewer")
-        inst = synthesize_one(rng, tasks, kinds)
+        inst = synthesize_one(rng, kinds)
         key = re.sub(r"\s+", " ", inst.prompt.lower()).strip()
         if key in seen:
             continue
@@ -164,16 +206,18 @@ def synthesize(n: int, seed: int = 0, heldout: float = 0.1, kinds: list[str] | N
 _TOKEN = re.compile(r"\w+")
 
 
-def leak_check(instructions: list[Instruction], benchmark: str | Path, threshold: float = 0.8) -> list[tuple[str, str, float]]:
-    """(instruction id, benchmark key, Jaccard) of every instruction that equals or nearly duplicates a benchmark prompt.
+def leak_check(instructions: list[Instruction], benchmark: str | Path,
+               threshold: float = 0.8) -> list[tuple[str, str, float]]:
+    """(instruction id, benchmark key, Jaccard) of every instruction that equals or nearly duplicates a benchmark
+    prompt (`benchmark`: a JSONL file with a `prompt` per line, IFEval rows or Instruction records).
 
     Token-set Jaccard with a prefix filter: two sets can reach `threshold`
     only if they share a token among the rarest few of each, so most pairs
     are never compared.
     """
-    from spar.data.ifeval import load_ifeval
+    from spar.data.contamination import load_prompts
 
-    bench = [(str(r.key), set(_TOKEN.findall(r.prompt.lower()))) for r in load_ifeval(benchmark)]
+    bench = [(key, set(_TOKEN.findall(prompt.lower()))) for key, prompt in load_prompts(benchmark, "benchmark file")]
     freq: dict[str, int] = {}
     for _, toks in bench:
         for t in toks:

@@ -208,13 +208,12 @@ class Loop:
                                 get(c["id"]).validate(c.get("kwargs"))
                             except (KeyError, ValueError) as e:
                                 raise UserError(f"{cfg.data.source}:{lineno}: {e.args[0]}") from None
-            if cfg.data.leak_check:
-                from spar.data.synth import leak_check
+            from spar.data.contamination import guard_training_data
 
-                hits = leak_check(instructions, cfg.data.leak_check)
-                if hits:
-                    raise UserError(f"{len(hits)} instructions nearly duplicate evaluation prompts, e.g. {hits[0]}; "
-                                    f"remove them")
+            # training data that copies the evaluation's prompts would measure memorising, not following
+            guard_training_data(instructions, {"data.leak_check": cfg.data.leak_check,
+                                               "eval.ifeval_data": cfg.eval.ifeval_data},
+                                cfg.data.contamination_n, cfg.data.max_contamination)
             write_jsonl(path, instructions)
         return read_jsonl(path, Instruction)
 
