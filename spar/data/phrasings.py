@@ -12,9 +12,10 @@ changes; the kwargs, and so the check, are the kind's own.
 A phrasing is a `str.format` template over the kind's kwargs plus derived
 fields (see `fields`): `{amount}` says a count with its relation ("fewer
 than 50 words", "50 words or more"), `{X_w}` is the number X in words
-where it is small, list kwargs come joined ("a, b and c"; `{X_or}`,
-`{X_q}` quoted), `{lang}` names a language, `{nth}` is an ordinal and
-`{LETTER}` an upper-case letter.
+where it is small, `{X_s}` is "s" unless X (or the length of list X) is
+1, list kwargs come joined ("a, b and c"; `{X_or}`, `{X_q}` quoted),
+`{lang}` names a language, `{nth}` is an ordinal and `{LETTER}` an
+upper-case letter.
 """
 
 from __future__ import annotations
@@ -63,7 +64,9 @@ def fields(cid: str, kw: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     for key, value in kw.items():
         if isinstance(value, int) and not isinstance(value, bool):
             f[key + "_w"] = number_word(value)
+            f[key + "_s"] = "" if value == 1 else "s"  # "1 question", "2 questions"
         elif isinstance(value, list):
+            f[key + "_s"] = "" if len(value) == 1 else "s"
             f[key] = _joined(value, "and")
             f[key + "_or"] = _joined(value, "or")
             f[key + "_q"] = _joined([f"'{v}'" for v in value], "and")
@@ -90,7 +93,7 @@ PHRASINGS: dict[str, list[str]] = {
         "Somewhere in the text, use {keywords_q}.",
         "Required vocabulary: {keywords}.",
         "Please make sure {keywords_q} each show up at least once.",
-        "I want to see the word(s) {keywords} in what you write.",
+        "I want to see the word{keywords_s} {keywords} in what you write.",
         "Don't forget to mention {keywords}.",
         "Must mention: {keywords}.",
         "Be sure the reply uses these terms: {keywords}.",
@@ -111,7 +114,7 @@ PHRASINGS: dict[str, list[str]] = {
         "Keep {forbidden_words_q} out of your reply.",
         "Do not say {forbidden_words_or} anywhere.",
         "The words {forbidden_words} are off limits.",
-        "You may not use the word(s) {forbidden_words}.",
+        "You may not use the word{forbidden_words_s} {forbidden_words}.",
     ],
     "keywords:letter_frequency": [
         "Use the letter '{letter}' {amount} in total.",
@@ -373,12 +376,12 @@ PHRASINGS: dict[str, list[str]] = {
         "Hide a palindrome word of {min_length} or more letters in the text.",
     ],
     "keywords:repeat_phrase": [
-        "Use the phrase \"{phrase}\" exactly {times} time(s).",
-        "Say \"{phrase}\" {times_w} time(s), no more, no fewer.",
-        "The phrase '{phrase}' must appear exactly {times} time(s).",
-        "Please include \"{phrase}\" precisely {times_w} time(s).",
+        "Use the phrase \"{phrase}\" exactly {times} time{times_s}.",
+        "Say \"{phrase}\" {times_w} time{times_s}, no more, no fewer.",
+        "The phrase '{phrase}' must appear exactly {times} time{times_s}.",
+        "Please include \"{phrase}\" precisely {times_w} time{times_s}.",
         "Phrase count: '{phrase}' exactly {times}x.",
-        "Work the words \"{phrase}\" in exactly {times} time(s).",
+        "Work the words \"{phrase}\" in exactly {times} time{times_s}.",
     ],
     "keywords:stop_word_ratio": [
         "Keep small function words (the, of, and, to, ...) to {max_percent}% of the words or less.",
@@ -429,12 +432,12 @@ PHRASINGS: dict[str, list[str]] = {
         "Write it without any exclamation points.",
     ],
     "punctuation:question_marks": [
-        "Ask at least {num_questions} question(s).",
+        "Ask at least {num_questions} question{num_questions_s}.",
         "Include {num_questions_w} or more questions ending in '?'.",
         "Question marks: at least {num_questions}.",
-        "Please pose no fewer than {num_questions} question(s) to the reader.",
-        "Put in at least {num_questions} question(s), each with a question mark.",
-        "Use the ? mark at least {num_questions} time(s).",
+        "Please pose no fewer than {num_questions} question{num_questions_s} to the reader.",
+        "Put in at least {num_questions} question{num_questions_s}, each with a question mark.",
+        "Use the ? mark at least {num_questions} time{num_questions_s}.",
     ],
     "numeric:no_digits": [
         "No digits; spell numbers out.",
@@ -453,11 +456,11 @@ PHRASINGS: dict[str, list[str]] = {
         "Figures in the text: {amount}.",
     ],
     "numeric:percentages": [
-        "Include at least {num_percentages} percentage(s), such as 40%.",
+        "Include at least {num_percentages} percentage{num_percentages_s}, such as 40%.",
         "Use {num_percentages_w} or more figures with a % sign.",
         "Percentages: at least {num_percentages}.",
-        "Please back it up with no fewer than {num_percentages} percentage(s) written like 12%.",
-        "Quote at least {num_percentages} share(s) as percentages (digits plus %).",
+        "Please back it up with no fewer than {num_percentages} percentage{num_percentages_s} written like 12%.",
+        "Quote at least {num_percentages} share{num_percentages_s} as percentages (digits plus %).",
         "Give {num_percentages} or more numbers followed by %.",
     ],
     "change_case:title_case": [
@@ -616,7 +619,7 @@ PHRASINGS: dict[str, list[str]] = {
     ],
     "sentence:start_letter": [
         "Start every sentence with a word beginning with '{LETTER}'.",
-        "Each sentence opens with a {LETTER}-word.",
+        "Each sentence opens with a word that starts with {LETTER}.",
         "Please begin all sentences with the letter {LETTER}.",
         "Sentence openings: always the letter {LETTER}.",
         "Every sentence's first word must start with {LETTER}.",
@@ -655,11 +658,12 @@ PHRASINGS: dict[str, list[str]] = {
         "Use a block of {run_length} words IN CAPITALS in sequence, and no bigger block than that.",
     ],
     "case:heading_title_case": [
-        "Use at least {min_headings} markdown heading(s) in Title Case.",
+        "Use at least {min_headings} markdown heading{min_headings_s} in Title Case.",
         "Headings: {min_headings}+, markdown (#), capitalised Like A Title.",
         "Please add {min_headings_w} or more # headings, each written in title case.",
-        "Give the text at least {min_headings} heading(s) with every major word capitalised, e.g. '## Where We Stand'.",
-        "Include no fewer than {min_headings} markdown heading(s); capitalise them as titles.",
+        "Give the text at least {min_headings} heading{min_headings_s} with every major word capitalised, "
+        "e.g. '## Where We Stand'.",
+        "Include no fewer than {min_headings} markdown heading{min_headings_s}; capitalise them as titles.",
         "Organise it under {min_headings}+ title-case headings (lines starting with #).",
     ],
     "charset:ascii_only": [
@@ -679,12 +683,12 @@ PHRASINGS: dict[str, list[str]] = {
         "Keep dashes out of the text; a hyphen inside a word like 'well-known' is allowed.",
     ],
     "punctuation:parentheses": [
-        "Add exactly {num_parentheses} remark(s) in parentheses.",
-        "Use round brackets exactly {num_parentheses} time(s) (like this).",
-        "Please include {num_parentheses_w} parenthetical aside(s), no more.",
+        "Add exactly {num_parentheses} remark{num_parentheses_s} in parentheses.",
+        "Use round brackets exactly {num_parentheses} time{num_parentheses_s} (like this).",
+        "Please include {num_parentheses_w} parenthetical aside{num_parentheses_s}, no more.",
         "Parenthetical remarks: exactly {num_parentheses}.",
-        "Put precisely {num_parentheses} comment(s) inside ( and ).",
-        "The text should contain exactly {num_parentheses} aside(s) in brackets (such as this one).",
+        "Put precisely {num_parentheses} comment{num_parentheses_s} inside ( and ).",
+        "The text should contain exactly {num_parentheses} aside{num_parentheses_s} in brackets (such as this one).",
     ],
     "numeric:date_format": [
         "Mention a date, and write every date as {date_format} (e.g. {date_example}).",
@@ -695,7 +699,7 @@ PHRASINGS: dict[str, list[str]] = {
         "Include a date written like {date_example} (format {date_format}), and no date in any other format.",
     ],
     "symbol:citations": [
-        "Cite at least {num_sources} source(s) as [1], [2], ... and end with a list of them.",
+        "Cite at least {num_sources} source{num_sources_s} as [1], [2], ... and end with a list of them.",
         "Use numbered citations like [1] (at least {num_sources}), then a source list at the end.",
         "Please back claims with {num_sources}+ bracketed citations and finish with lines '[1] ...', '[2] ...'.",
         "Citations: at least {num_sources}, numbered in brackets, with a reference list last.",
