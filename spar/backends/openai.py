@@ -41,6 +41,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Sequence
 
 from spar.backends.base import Chat, Completion, SamplingParams
@@ -92,13 +93,16 @@ class OpenAIBackend:
         servers, self.servers = self.servers, []
         for proc in servers:
             _signal_group(proc, signal.SIGTERM)
+        # wait for the workers too, not only the server: one still exiting would hold its GPU as training starts
         deadline = time.monotonic() + 60
+        while any(_group_alive(p.pid) for p in servers) and time.monotonic() < deadline:
+            for proc in servers:
+                proc.poll()  # reap the servers themselves
+            time.sleep(0.1)
         for proc in servers:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            if _group_alive(proc.pid):
                 _signal_group(proc, signal.SIGKILL)
-                proc.wait()
+            proc.wait()
         if servers:
             atexit.unregister(self.close)
 
@@ -217,6 +221,25 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
         os.killpg(proc.pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of the group is still running (zombies, dead but not yet reaped, do not count)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+            return True
+        except (ProcessLookupError, PermissionError):
+            return False
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended while we looked
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def _wait_ready(proc: subprocess.Popen, url: str, timeout: float) -> None:
