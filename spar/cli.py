@@ -37,6 +37,7 @@ VERBS = {
     "eval": "evaluate: IFEval, judgment accuracy",
     "data": "instruction synthesis and statistics",
     "serve": "serve an OpenAI-compatible API whose answers come from tree-search decoding",
+    "report": "write a run's self-contained HTML report: summary, plots, tree viewer, pair browser",
 }
 
 

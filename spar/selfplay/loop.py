@@ -349,6 +349,9 @@ class Loop:
             with Timer() as tm:
                 scores = self._evaluate(actor_next, heldout, d / "eval")
             rd.record(t, "eval", scores=scores, seconds=tm.seconds)
+            from spar.report import update_run_report  # a face, imported late: a failure only warns
+
+            update_run_report(rd.root)  # runs/<name>/report.html, rewritten after every iteration
 
     def _evaluate(self, actor_name: str, heldout: list[Instruction], out_dir: Path) -> dict:
         from spar.selfplay.evaluate import heldout_scores, ifeval_scores
