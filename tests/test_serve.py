@@ -39,6 +39,7 @@ from spar.serve.protocol import APIError, Defaults, Limits, parse_chat_request, 
 from spar.serve.scheduler import Scheduler  # noqa: E402
 
 PROMPT = "List two fruits without commas."
+NO_COMMA = "punctuation:no_comma"
 
 
 class LiveServer:
@@ -238,6 +239,21 @@ def test_200_concurrent_requests_none_lost_or_mixed_up(echo):
     assert calls < 100, f"200 concurrent requests took {calls} backend calls: they were not batched"
 
 
+def test_spar_s_own_openai_backend_can_use_spar_serve(echo, monkeypatch):
+    """`spar run` can take its actor or refiner from `spar serve` through the openai backend."""
+    from spar.backends import SamplingParams, make_backend
+
+    server, _ = echo
+    monkeypatch.setenv("SPAR_TEST_KEY", "none")
+    backend = make_backend("openai", "echo", base_urls=[server.url + "/v1"], api_key_env="SPAR_TEST_KEY")
+    try:
+        out = backend.generate([[{"role": "user", "content": "a"}], [{"role": "user", "content": "b"}]],
+                               SamplingParams(n=2, max_new_tokens=8))
+    finally:
+        backend.close()
+    assert [[c.text for c in row] for row in out] == [["echo: a", "echo: a #1"], ["echo: b", "echo: b #1"]]
+
+
 def test_api_key_refused_and_accepted():
     server, _ = serve(echo_backend(), model="echo", api_key="sekret")
     try:
@@ -324,14 +340,56 @@ def test_searches_of_concurrent_requests_share_backend_calls():
     assert sum(len(c) for c in refine_calls) == 16 and len(refine_calls) < 16
 
 
-def test_a_client_that_disconnects_cancels_its_search():
-    class Slow(ScriptedBackend):
-        def generate(self, chats, params):
-            time.sleep(0.05)
-            return super().generate(chats, params)
+class Slow(ScriptedBackend):
+    """A scripted backend that takes `delay` seconds per call, like a model."""
 
-    backend = Slow(respond=lambda chat, i: "<refined>a, b</refined>" if "Now rewrite" in chat[-1]["content"]
-                   else "a, b")
+    delay = 0.05
+
+    def generate(self, chats, params):
+        time.sleep(self.delay)
+        return super().generate(chats, params)
+
+
+def never_right(chat, i):
+    return "<refined>a, b</refined>" if "Now rewrite" in chat[-1]["content"] else "a, b"
+
+
+def test_a_long_search_holds_back_neither_the_event_loop_nor_short_requests():
+    """Short requests join between search steps; /health answers while the model works. Each backend call
+    takes a second: a blocked event loop would make /health wait for one, and a server that ran one batch to
+    the end before taking the next would make the short request wait for the whole search (~15 s)."""
+    backend = Slow(respond=never_right)
+    backend.delay = 1.0
+    server, scheduler = serve(backend, search=SearchConfig(branch=1, select=1, max_depth=16), model="slow")
+    try:
+        def long_search():
+            with pytest.raises(openai.APIError):  # cut off when the server stops at the end of the test
+                server.client().chat.completions.create(model="slow", messages=[{"role": "user", "content": "x"}],
+                                                        extra_body={"spar": {"strategy": "dfs", "budget": 16,
+                                                                             "constraints": [{"id": NO_COMMA}]}})
+
+        search = threading.Thread(target=long_search, daemon=True)
+        search.start()
+        with httpx.Client() as http:
+            assert http.get(server.url + "/health").status_code == 200  # a warm connection
+            while scheduler.stats["forest_steps"] < 1:
+                time.sleep(0.02)
+            start = time.perf_counter()
+            assert http.get(server.url + "/health").status_code == 200
+            health = time.perf_counter() - start
+        start = time.perf_counter()
+        r = server.client().chat.completions.create(model="slow", messages=[{"role": "user", "content": "quick"}])
+        quick = time.perf_counter() - start
+        assert r.choices[0].message.content == "a, b"
+        assert search.is_alive() and scheduler.forest, "the search should still be running"
+        assert health < 0.5, f"/health took {health:.2f}s while the model worked: the event loop was blocked"
+        assert quick < 6, f"a greedy request waited {quick:.1f}s behind a running search"
+    finally:
+        server.stop()  # the search's client is cut off after the graceful-shutdown timeout
+
+
+def test_a_client_that_disconnects_cancels_its_search():
+    backend = Slow(respond=never_right)
     server, scheduler = serve(backend, search=SearchConfig(branch=1, select=1, max_depth=16), model="slow")
     try:
         with pytest.raises(httpx.ReadTimeout):

@@ -150,7 +150,10 @@ def run(args: argparse.Namespace) -> int:
         for b in {id(actor): actor, id(refiner): refiner}.values():
             b.close()
     why = {signal.SIGINT: "interrupted", signal.SIGTERM: "SIGTERM"}.get(caught[0], "signal") if caught else "done"
-    print(f"spar serve: stopped ({why}); {scheduler.stats['done']} requests answered", flush=True)
+    try:
+        print(f"spar serve: stopped ({why}); {scheduler.stats['done']} requests answered", flush=True)
+    except OSError:  # whoever read our output has gone (a closed pipe): nothing left to tell
+        pass
     return 0
 
 

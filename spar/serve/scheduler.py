@@ -68,7 +68,7 @@ class Result:
     seconds: float
 
 
-@dataclass
+@dataclass(eq=False)  # a job is itself: compared by identity, never field by field
 class Job:
     request: ChatRequest
     deliver: Callable[[Any], None]
