@@ -609,7 +609,8 @@ RESUME_SAFE = (
     "train.*.precompute_ref_log_probs", "train.*.accelerate_config",
     *(f"{role}.options.{k}" for role in ("actor", "refiner") for k in (
         "base_urls", "api_key_env", "concurrency", "timeout", "max_retries", "backoff", "max_backoff",
-        "gpu_memory_utilization", "enable_prefix_caching", "tensor_parallel_size", "batch_size", "device")),
+        "gpu_memory_utilization", "enable_prefix_caching", "tensor_parallel_size", "batch_size", "device",
+        "replicas", "gpus_per_replica", "startup_timeout")),
 )
 _EFFECTIVE_BATCH = ("batch_size", "grad_accum", "num_processes")
 ABSENT = "(not set)"

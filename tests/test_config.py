@@ -302,3 +302,7 @@ def test_resume_changes_are_split_by_whether_they_can_change_results():
     _, refused = resume_changes(old, load_config(None, ["train.rft.num_processes=2", "chunk=8", "seed=1"]), 0)
     assert set(refused) == {"train.rft.num_processes", "chunk", "seed"}  # a larger effective batch; other seeds
     assert resume_changes(old, old, 3) == ({}, {})
+    # the layout of servers the openai backend starts cannot change what they generate
+    layout = load_config(None, ["actor.options={replicas: 4, gpus_per_replica: 2, startup_timeout: 900}"])
+    assert set(resume_changes(old, layout, 1)[0]) == {f"actor.options.{k}" for k in
+                                                      ("replicas", "gpus_per_replica", "startup_timeout")}
