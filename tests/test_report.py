@@ -10,6 +10,7 @@ succeed and fail, pairs of both sources, RFT examples of both kinds), and a synt
 
 import html
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -211,9 +212,14 @@ def test_a_failing_report_only_warns(tmp_path, monkeypatch, capsys):
 
 @pytest.fixture(scope="module")
 def browser():
+    # CI sets SPAR_REQUIRE_BROWSER: there a missing browser fails the test instead of skipping it
+    missing = pytest.fail if os.environ.get("SPAR_REQUIRE_BROWSER") else pytest.skip
     if not (CHROMIUM and DRIVER):
-        pytest.skip("chromium and chromedriver are not installed (apt-get install -y chromium chromium-driver)")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
+        missing("chromium and chromedriver are not installed (apt-get install -y chromium chromium-driver)")
+    try:
+        from selenium import webdriver
+    except ImportError:
+        missing("selenium is not installed (pip install selenium, or the test extra: pip install -e '.[test]')")
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
@@ -292,6 +298,11 @@ def test_report_in_chromium(browser, loop_run, tmp_path):
     # root "A plain note." -> refinement '"A quoted answer."'
     assert {"quoted", "answer"} <= {e.text for e in diff.find_elements(By.TAG_NAME, "ins")}
     assert {"plain", "note"} <= {e.text for e in diff.find_elements(By.TAG_NAME, "del")}
+    # the votes' critiques open on a click (their data block is decoded then)
+    votes = tree.find_element(By.CSS_SELECTOR, ".node.open details.votes")
+    votes.find_element(By.TAG_NAME, "summary").click()
+    WebDriverWait(browser, 5).until(lambda d: d.execute_script("return document.body.dataset.votesReady"))
+    assert "double quotes" in votes.text and "no" in votes.text
     # a closed node opens on a click and shows its votes and critique
     closed = tree.find_elements(By.CSS_SELECTOR, ".node:not(.open) > .node-head")
     if closed:

@@ -36,6 +36,7 @@ MAX_BYTES = 24_000_000
 # text, and the node's majority critique and the vote counts stay.
 LEVELS = ((None, None, None), (None, None, 400), (None, 2000, 150), (4000, 1000, 0), (1500, 500, 0),
           (600, 300, 0), (200, 100, 0))
+VOTE_CHUNK = 500  # trees whose vote critiques share one data block
 RFT_PER_GROUP = 12  # RFT examples shown per (iteration, kind, source, label)
 
 
@@ -55,44 +56,49 @@ def _cut(text: Any, cap: int | None) -> tuple[str, int]:
     return (text[:cap], len(text)) if cap is not None and len(text) > cap else (text, 0)
 
 
-def tree_data(trees: list[dict], level: tuple = LEVELS[0], first_line: int = 1) -> list[dict]:
-    """Trees as the viewer reads them: each refinement is its word diff against its parent's text.
+def tree_data(trees: list[dict], level: tuple = LEVELS[0], first_line: int = 1) -> tuple[list[dict], list[list]]:
+    """Trees as the viewer reads them, and apart from them their votes' critiques (`votes[i][k]`: node k of tree
+    i, one `[critique, cut length]` per vote). Each refinement is its word diff against its parent's text.
 
+    The critiques of the votes are most of a run's text and are read only when a node's votes are opened, so
+    they travel in separate blocks of VOTE_CHUNK trees: opening the Trees tab decodes a fraction of the data.
     `level` caps the texts (see LEVELS); `first_line` is the file line of `trees[0]`, named where a text is cut.
     """
     cap, ccap, vcap = level
-    out = []
+    out, all_votes = [], []
     for line, x in enumerate(trees, start=first_line):
         nodes = [n for n in x.get("nodes") or [] if isinstance(n, dict)]
         index = {n.get("id"): k for k, n in enumerate(nodes)}
         texts: list[str] = []
-        packed = []
+        packed, tree_votes = [], []
         for k, n in enumerate(nodes):
             text, cut = _cut(n.get("response"), cap)
             texts.append(text)
             p = index.get(n.get("parent"), -1)
             p = p if p < k else -1  # a parent after its child (a damaged file) would make the viewer loop: a root
-            votes = []
+            verdicts, critiques = [], []
             for v in n.get("votes") or []:
                 if isinstance(v, dict):
-                    crit, vcut = _cut(v.get("critique"), vcap)
-                    votes.append([str(v.get("verdict", "")), crit, int(bool(v.get("truncated"))), vcut])
+                    verdicts.append([str(v.get("verdict", "")), int(bool(v.get("truncated")))])
+                    critiques.append(list(_cut(v.get("critique"), vcap)))
             critique, ccut = _cut(n.get("critique"), ccap)
             reasoning, rcut = _cut(n.get("reasoning"), ccap)
             node = {"id": str(n.get("id")), "p": p, "d": n.get("depth", 0), "v": n.get("value"),
                     "l": n.get("label", ""), "t": int(bool(n.get("truncated"))), "f": int(bool(n.get("failed"))),
-                    "c": critique, "r": reasoning, "vs": votes}
+                    "c": critique, "r": reasoning, "vs": verdicts}
             if 0 <= p < len(texts):
                 node["o"] = word_diff(texts[p], text)
             else:
                 node["x"] = text
-            if cut or ccut or rcut or any(v[3] for v in votes):
+            if cut or ccut or rcut or any(c[1] for c in critiques):
                 node["cut"] = 1
             packed.append(node)
+            tree_votes.append(critiques)
         out.append({"i": str(x.get("instruction_id")), "s": int(bool(x.get("success"))),
                     "b": index.get(x.get("best"), -1), "n": packed, "line": line,
                     "rc": (x.get("calls") or {}).get("refine", 0)})
-    return out
+        all_votes.append(tree_votes)
+    return out, all_votes
 
 
 def pair_data(pairs: list[dict], level: tuple = LEVELS[0]) -> list[dict]:
@@ -146,7 +152,8 @@ def choose_level(run: RunData, budget: int, sample: int = 300) -> tuple:
             for items, fn in ((it.trees, tree_data), (it.pairs, pair_data)):
                 if items:
                     part = rng.sample(items, min(sample, len(items)))
-                    size += len(pack(fn(part, level))) * len(items) / len(part)
+                    data = fn(part, level)
+                    size += sum(map(len, map(pack, data if fn is tree_data else [data]))) * len(items) / len(part)
         if size <= budget:
             return level
     return LEVELS[-1]
@@ -243,13 +250,16 @@ def render(run: RunData, max_bytes: int = MAX_BYTES) -> str:
     while True:
         blobs = {"instructions": pack(instruction_data(run, level)), "rft": pack(rft_data(run, level))}
         for it in run.iterations:
-            blobs[f"trees-{it.t}"] = pack(tree_data(it.trees, level))
+            trees, votes = tree_data(it.trees, level)
+            blobs[f"trees-{it.t}"] = pack(trees)
+            for k in range(0, len(votes), VOTE_CHUNK):
+                blobs[f"votes-{it.t}-{k // VOTE_CHUNK}"] = pack(votes[k:k + VOTE_CHUNK])
             blobs[f"pairs-{it.t}"] = pack(pair_data(it.pairs, level))
         # the estimate is from a sample: should the page still not fit, cut one level further
         if sum(map(len, blobs.values())) + len(static) + 200_000 <= max_bytes or level == LEVELS[-1]:
             break
         level = LEVELS[LEVELS.index(level) + 1]
-    meta = {"name": run.name, "root": str(run.root), "iterations": [it.t for it in run.iterations],
+    meta = {"name": run.name, "vote_chunk": VOTE_CHUNK, "root": str(run.root), "iterations": [it.t for it in run.iterations],
             "partial": {str(it.t): sorted(it.partial) for it in run.iterations}, "level": level,
             "counts": {str(it.t): {"trees": len(it.trees), "pairs": len(it.pairs), "rft": len(it.rft)}
                        for it in run.iterations}}

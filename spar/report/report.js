@@ -152,9 +152,19 @@
       if (n.c) body.append(h("div", { class: "label" }, "critique (majority)"), text(n.c, "critique"));
       if (n.r) body.append(h("div", { class: "label" }, "reasoning"), text(n.r));
       if (n.vs.length) {
-        body.append(h("details", { class: "votes" }, h("summary", {}, `${n.vs.length} votes`),
-          n.vs.map((v) => h("div", { class: "vote" }, h("span", { class: "verdict " + v[0] }, v[0] + (v[2] ? " (cut)" : "")),
-            text(v[1])))));
+        // the votes' critiques sit in their own data blocks (html.py): decoded when first opened
+        const votes = h("details", { class: "votes" }, h("summary", {}, `${n.vs.length} votes`));
+        votes.addEventListener("toggle", async () => {
+          if (!votes.open || votes.dataset.filled) return;
+          votes.dataset.filled = "1";
+          const chunk = await load(`votes-${treeState.t}-${Math.floor(tree.k / META.vote_chunk)}`);
+          const critiques = chunk ? chunk[tree.k % META.vote_chunk][k] : [];
+          n.vs.forEach((v, j) => votes.append(h("div", { class: "vote" },
+            h("span", { class: "verdict " + v[0] }, v[0] + (v[1] ? " (cut by max_new_tokens)" : "")),
+            text(critiques[j] ? critiques[j][0] : ""))));
+          document.body.dataset.votesReady = "1";
+        });
+        body.append(votes);
       }
       const cn = cutNote(n.cut ? { cut: n.cut, line: tree.line } : {}, `iter_${treeState.t}/trees.jsonl`);
       if (cn) body.append(cn);
@@ -211,6 +221,7 @@
   async function loadTrees(t) {
     treeState.t = t;
     treeState.trees = (await load("trees-" + t)) || [];
+    treeState.trees.forEach((tree, k) => { tree.k = k; });  // its place in the file: finds its votes' block
     const sel = $("tree-cons");
     sel.length = 1;
     const ids = new Set();
