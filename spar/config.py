@@ -192,6 +192,12 @@ class ModelConfig:
         _require("", self, {"name": (bool, "a model name or path"), "batch_size": (_at_least_one, ">= 1")})
 
 
+# Whole constraint kinds held out of training (one per taxonomy class: sentence, layout, numeric format, symbol,
+# template), so the held-out split measures following a kind never trained on, not only new wording.
+HELDOUT_KINDS = ("sentence:acrostic", "structure:table_shape", "numeric:date_format", "symbol:citations",
+                 "template:qa_pairs")
+
+
 @dataclass
 class DataConfig:
     source: str = _help("synth (procedural instructions) or a JSONL file of Instruction records", "synth")
@@ -203,8 +209,17 @@ class DataConfig:
     max_contamination: float = _help("largest share of instructions that may share a contamination_n-word run "
                                      "with a benchmark prompt (leak_check, eval.ifeval_data)", 0.02)
     contamination_n: int = _help("run length in words for the contamination check (8: the usual threshold)", 8)
+    heldout_kinds: list[str] = _help("constraint kinds only the held-out split uses (synth): training never sees "
+                                     "them, so eval scores unseen kinds", factory=lambda: list(HELDOUT_KINDS))
 
     def __post_init__(self):
+        from spar.constraints import REGISTRY
+
+        for kind in self.heldout_kinds:
+            if kind not in REGISTRY:
+                near = difflib.get_close_matches(str(kind), list(REGISTRY), n=1)
+                raise ValueError(f"data.heldout_kinds={kind!r}: not a constraint kind"
+                                 + (f"; did you mean {near[0]}?" if near else " (`spar data stats` lists them)"))
         _require("data.", self, {"source": (bool, "synth or a path to a JSONL file of Instruction records"),
                                  "n": (_at_least_one, ">= 1"), "heldout": (lambda h: 0 <= h < 1, "in [0, 1)"),
                                  "per_iteration": (_not_negative, ">= 0 (0 = all)"),
@@ -295,6 +310,8 @@ class EvalConfig:
     max_new_tokens: int = _help("length limit of an evaluation answer", 512)
     ifeval_data: str | None = _help("IFEval-format file to score before and after (never trained on)", None)
     ifeval_limit: int = _help("score only the first N IFEval prompts (0 = all)", 0)
+    soft_judge: bool = _help("also score held-out soft constraints (style, sentiment, ...) with the loop's judge on "
+                             "the refiner (one LLM judgment per soft constraint)", False)
 
     def __post_init__(self):
         _require("eval.", self, {"heldout": (_not_negative, ">= 0"), "max_new_tokens": (_at_least_one, ">= 1"),
@@ -322,8 +339,12 @@ class RunConfig:
 
     def __post_init__(self):
         _require("", self, {"iterations": (_at_least_one, ">= 1 (paper: 3)"), "chunk": (_at_least_one, ">= 1"),
-                            "name": (lambda n: bool(n) and "/" not in n and n not in (".", ".."),
-                                     "a plain folder name (the run directory is <out_dir>/<name>)")})
+                            "name": (lambda n: bool(_PLAIN_NAME.fullmatch(n)),
+                                     "a plain folder name: letters, digits, '.', '_' and '-', starting with a letter "
+                                     "or digit (the run directory is <out_dir>/<name>; a path goes in out_dir)")})
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 # ---- loading ---------------------------------------------------------------------------
@@ -345,7 +366,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if path is not None:
         if not Path(path).exists():
             raise FileNotFoundError(f"config file {path} not found; presets live in configs/")
-        text = Path(path).read_text()
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r}); "
+                              f"save the config as UTF-8") from None
         try:
             raw = yaml.safe_load(text) or {}
         except yaml.YAMLError as e:
@@ -378,7 +403,11 @@ def parse_value(text: str, key: str, texts: dict[str, str]) -> Any:
     try:
         _plain_texts(yaml.compose(text), key, texts)
         return yaml.safe_load(text)
-    except yaml.YAMLError:
+    except yaml.YAMLError as e:
+        if text.lstrip()[:1] in ("{", "["):  # meant as a mapping or a list: say what is wrong with it
+            raise ConfigError(f"command line '{key}={text}': not valid YAML ({getattr(e, 'problem', e)}); write "
+                              f"a mapping as {key}={{a: 1, b: x}} and a list as {key}=[x, y], quoted in the shell"
+                              ) from None
         texts[key] = text
         return text  # e.g. a path with a colon: keep it as the string it is
 

@@ -220,9 +220,30 @@ _LONG = [(g, frames, [math.sqrt(_combinations(f)) for f in frames], False) for g
 _SHORT = [(g, frames, [math.sqrt(_combinations(f)) for f in frames], True) for g, frames in SHORT_FRAMES.items()]
 
 
-def draw_task(rng: random.Random, short_share: float = 0.1) -> SeedTask:
-    """One seed task; about `short_share` of them are short ones."""
-    genre, frames, weights, short = rng.choice(_SHORT if rng.random() < short_share else _LONG)
+def heldout_frame(index: int) -> bool:
+    """Whether a genre's `index`-th frame is held out: every fourth frame (the 4th, 8th, ...) is only ever used by
+    held-out instructions, so a held-out request is never one training has seen, worded otherwise."""
+    return index % 4 == 3
+
+
+def _split(groups: list, heldout: bool) -> list:
+    out = []
+    for genre, frames, weights, short in groups:
+        kept = [i for i in range(len(frames)) if heldout_frame(i) == heldout]
+        if kept:
+            out.append((genre, [frames[i] for i in kept], [weights[i] for i in kept], short))
+    return out
+
+
+_SPLITS = {None: (_LONG, _SHORT), "train": (_split(_LONG, False), _split(_SHORT, False)),
+           "heldout": (_split(_LONG, True), _split(_SHORT, True))}
+
+
+def draw_task(rng: random.Random, short_share: float = 0.1, split: str | None = None) -> SeedTask:
+    """One seed task; about `short_share` of them are short ones. `split` ("train" or "heldout") draws only from
+    that split's frames (see heldout_frame); None from all."""
+    long_groups, short_groups = _SPLITS[split]
+    genre, frames, weights, short = rng.choice(short_groups if rng.random() < short_share else long_groups)
     frame = rng.choices(frames, weights=weights)[0]
     return SeedTask(_dress(_fill(frame, rng), short, frame, rng), genre, short)
 

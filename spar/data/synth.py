@@ -20,19 +20,25 @@ paragraph of its own); whole-response formats (JSON, fixed answers, two
 responses) stand alone; "repeat the request" goes only with kinds the
 repeated request cannot break (REPEAT_OK), because the request it repeats
 holds every other constraint sentence; short tasks (a haiku, a slogan) get
-no length or layout rules. Deterministic for a seed; duplicates dropped;
-a held-out split.
+no length or layout rules. Deterministic for a seed; duplicates dropped.
+
+The held-out split is held out by construction, not only by sampling: its
+seed tasks come from frames training never uses, its constraint sentences
+from phrasings training never uses, and about half of it holds one of
+HELDOUT_KINDS (spar/config.py, `data.heldout_kinds`), kinds no training
+instruction has.
 """
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 from pathlib import Path
+from typing import Sequence
 
-from spar.constraints import REGISTRY, get
-from spar.data.phrasings import phrase, sample_kwargs
+from spar.config import HELDOUT_KINDS
+from spar.constraints import REGISTRY
+from spar.data.phrasings import phrase, phrasings, sample_kwargs
 from spar.data.seed_tasks import SOFT, SOFT_TAXONOMY, SeedTask, draw_task
 from spar.errors import UserError
 from spar.records import Instruction
@@ -148,10 +154,28 @@ def _layout(task: str, sentences: list[str], rng: random.Random) -> str:
     return task + gap + " ".join(sentences)
 
 
-def synthesize_one(rng: random.Random, kinds: list[str], task: SeedTask | None = None) -> Instruction:
-    task = task or draw_task(rng)
+def heldout_phrasings(cid: str) -> list[int]:
+    """Indices of the phrasings of `cid` only held-out instructions use: the last third (at least one, when the
+    kind has two or more), so training sees most wordings and evaluation asks in words training never saw."""
+    n = len(phrasings(cid))
+    return list(range(n - max(1, n // 3), n)) if n >= 2 else []
+
+
+def phrasing_choices(cid: str, split: str | None) -> list[int] | None:
+    """The phrasing indices a `split` instruction may word `cid` with (None: any)."""
+    held = heldout_phrasings(cid)
+    if split is None or not held:
+        return None
+    return held if split == "heldout" else [i for i in range(len(phrasings(cid))) if i not in held]
+
+
+def synthesize_one(rng: random.Random, kinds: list[str], task: SeedTask | None = None, split: str | None = None,
+                   must: str | None = None) -> Instruction:
+    """One instruction from `kinds`; `split` ("train"/"heldout") restricts its seed task and phrasings to that
+    split's, and `must` is a kind it must hold (a held-out kind, for the unseen-kinds score)."""
+    task = task or draw_task(rng, short_share=0.0 if must else 0.1, split=split)
     n_hard = rng.choices([1, 2, 3], weights=[4, 4, 2])[0]
-    chosen: list[str] = []
+    chosen: list[str] = [must] if must else []
     for _ in range(20):
         if len(chosen) == n_hard:
             break
@@ -162,7 +186,7 @@ def synthesize_one(rng: random.Random, kinds: list[str], task: SeedTask | None =
     for cid in chosen:
         kw = sample_kwargs(cid, rng, prompt=task.text)
         constraints.append({"id": cid, "kwargs": kw})
-        parts.append((cid, phrase(cid, kw, rng)))
+        parts.append((cid, phrase(cid, kw, rng, phrasing_choices(cid, split))))
     if rng.random() < 0.35 and not any(c in ENGLISH_ONLY | {"language:response_language"} for c in chosen):
         kind = rng.choice(sorted(SOFT))
         text = rng.choice(SOFT[kind])
@@ -181,24 +205,39 @@ def synthesize_one(rng: random.Random, kinds: list[str], task: SeedTask | None =
     return Instruction(id="", prompt=body, constraints=constraints, source=f"synth:{task.genre}")
 
 
-def synthesize(n: int, seed: int = 0, heldout: float = 0.1, kinds: list[str] | None = None) -> list[Instruction]:
-    """`n` distinct instructions; about `heldout` of them get split "heldout" (never trained on)."""
+def synthesize(n: int, seed: int = 0, heldout: float = 0.1, kinds: list[str] | None = None,
+               heldout_kinds: Sequence[str] = HELDOUT_KINDS, unseen_share: float = 0.5) -> list[Instruction]:
+    """`n` distinct instructions; about `heldout` of them get split "heldout" (never trained on).
+
+    Held out by construction: training instructions use only training seed frames (seed_tasks.heldout_frame),
+    training phrasings (heldout_phrasings) and kinds outside `heldout_kinds`; held-out ones use only held-out frames
+    and phrasings, and about `unseen_share` of them hold one of `heldout_kinds` (the unseen-kinds score), the rest
+    only training kinds (seen kinds, unseen wording).
+    """
     rng = random.Random(seed)
     kinds = sorted(kinds or REGISTRY)
+    unknown = sorted(set(heldout_kinds) - set(REGISTRY))
+    if unknown:
+        raise UserError(f"held-out kinds {unknown} are not constraint kinds (`spar data stats` lists them)")
+    train_kinds = [k for k in kinds if k not in set(heldout_kinds)]
+    if not train_kinds:
+        raise UserError(f"every kind of {kinds} is held out ({list(heldout_kinds)}); training needs some kinds")
     out, seen = [], set()
     attempts = 0
     while len(out) < n:
         attempts += 1
         if attempts > 20 * n + 1000:
             raise UserError(f"could only make {len(out)} distinct instructions of the {n} asked; ask for fewer")
-        inst = synthesize_one(rng, kinds)
+        split = "heldout" if rng.random() < heldout else "train"
+        must = rng.choice(sorted(heldout_kinds)) if split == "heldout" and heldout_kinds and (
+            rng.random() < unseen_share) else None
+        inst = synthesize_one(rng, kinds if must else train_kinds, split=split, must=must)
         key = re.sub(r"\s+", " ", inst.prompt.lower()).strip()
         if key in seen:
             continue
         seen.add(key)
         inst.id = f"s{seed}-{len(out):06d}"
-        bucket = int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-        inst.split = "heldout" if bucket < heldout else "train"
+        inst.split = split
         out.append(inst)
     return out
 

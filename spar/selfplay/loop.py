@@ -133,7 +133,7 @@ class Loop:
         train = [i for i in instructions if i.split != "heldout"]
         if not rd.done("base", "eval"):
             with Timer() as tm:
-                scores = self._evaluate(cfg.actor.name, heldout, rd.root / "eval_base")
+                scores = self._evaluate(cfg.actor.name, heldout, rd.root / "eval_base", cfg.refiner.name)
             rd.record("base", "eval", scores=scores, seconds=tm.seconds)
         for t in range(cfg.iterations):
             self._iteration(t, train, by_id, heldout)
@@ -151,6 +151,18 @@ class Loop:
             load_ifeval(cfg.eval.ifeval_data)  # names file:line of a malformed row
         if cfg.data.leak_check and not Path(cfg.data.leak_check).exists():
             raise FileNotFoundError(f"data.leak_check={cfg.data.leak_check}: file not found")
+        # the run writes into its directory: an input kept there could be overwritten by the run's own files
+        root = self.rd.root.resolve()
+        for key, value in (("data.source", cfg.data.source if cfg.data.source != "synth" else None),
+                           ("eval.ifeval_data", cfg.eval.ifeval_data), ("data.leak_check", cfg.data.leak_check)):
+            if value and not value.startswith("hf:") and root in Path(value).resolve().parents:
+                raise UserError(f"{key}={value}: inside the run directory {self.rd.root}, where the run writes its "
+                                f"own files; move it out, or give the run another name=")
+        from spar.backends import check_options
+
+        for role in ("actor", "refiner"):  # before any model loads: an unknown option would fail only then
+            mc = getattr(cfg, role)
+            check_options(mc.backend, mc.options, f"{role}.options")
         for key, s in (("train.dpo", cfg.train.dpo), ("train.rft", cfg.train.rft)):
             if s.accelerate_config and not Path(s.accelerate_config).exists():
                 raise FileNotFoundError(f"{key}.accelerate_config={s.accelerate_config}: file not found (relative paths "
@@ -194,7 +206,7 @@ class Loop:
             if cfg.data.source == "synth":
                 from spar.data.synth import synthesize
 
-                instructions = synthesize(cfg.data.n, cfg.seed, cfg.data.heldout)
+                instructions = synthesize(cfg.data.n, cfg.seed, cfg.data.heldout, heldout_kinds=cfg.data.heldout_kinds)
             else:
                 from spar.constraints import get, is_soft
 
@@ -347,20 +359,30 @@ class Loop:
         if not rd.done(t, "eval"):
             actor_next = rd.stage(t, "train_actor")["model"]
             with Timer() as tm:
-                scores = self._evaluate(actor_next, heldout, d / "eval")
+                scores = self._evaluate(actor_next, heldout, d / "eval", rd.stage(t, "train_refiner")["model"])
             rd.record(t, "eval", scores=scores, seconds=tm.seconds)
             from spar.report import update_run_report  # a face, imported late: a failure only warns
 
             update_run_report(rd.root)  # runs/<name>/report.html, rewritten after every iteration
 
-    def _evaluate(self, actor_name: str, heldout: list[Instruction], out_dir: Path) -> dict:
+    def _evaluate(self, actor_name: str, heldout: list[Instruction], out_dir: Path, refiner_name: str) -> dict:
         from spar.selfplay.evaluate import heldout_scores, ifeval_scores
 
-        self.use(("actor", actor_name))
+        soft = self.cfg.eval.soft_judge and any(c["id"].startswith("soft:") for i in heldout for c in i.constraints)
+        self.use(("actor", actor_name), *([("refiner", refiner_name)] if soft else []))
         actor = self.backend("actor", actor_name)
+        judge = None
+        if soft:  # soft constraints need an LLM: the loop's judge settings, as an LLM judge, on the refiner
+            from spar.judge import make_judge
+
+            j = self.cfg.judge
+            judge = make_judge("llm", self.backend("refiner", refiner_name), n=j.n, temperature=j.temperature,
+                               max_new_tokens=j.max_new_tokens, resample=j.resample, min_valid=j.min_valid,
+                               seed=self.cfg.seed)
         print(f"evaluate {actor_name}: {len(heldout)} held-out instructions"
               + (f" + IFEval data {self.cfg.eval.ifeval_data}" if self.cfg.eval.ifeval_data else ""), file=sys.stderr)
-        scores = heldout_scores(actor, heldout, self.cfg.eval.max_new_tokens, out_dir) if heldout else {}
+        scores = heldout_scores(actor, heldout, self.cfg.eval.max_new_tokens, out_dir, self.cfg.data.heldout_kinds,
+                                judge) if heldout else {}
         if self.cfg.eval.ifeval_data:
             scores.update(ifeval_scores(actor, self.cfg.eval.ifeval_data, self.cfg.eval.ifeval_limit,
                                         self.cfg.eval.max_new_tokens, out_dir))
