@@ -319,6 +319,34 @@ class EvalConfig:
 
 
 @dataclass
+class TeacherConfig:
+    base_url: str = _help("the teacher's OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1", "")
+    model: str = _help("the teacher's model name on that server", "")
+    api_key_env: str | None = _help("environment variable holding the API key (null: none)", "OPENAI_API_KEY")
+
+    def __post_init__(self):
+        _require("bootstrap.teacher.", self, {"base_url": (bool, "the server's URL, e.g. http://127.0.0.1:8000/v1"),
+                                              "model": (bool, "the model name the server serves")})
+
+
+@dataclass
+class BootstrapConfig:
+    enabled: bool = _help("SFT actor and refiner before iteration 0 (the paper's SPaR-SFT)", False)
+    teacher: TeacherConfig | None = _help("a teacher model writing answers, judgments and refinements; null = "
+                                          "teacher-free (verifier critiques and programmatic repairs)", None)
+    n: int = _help("training instructions the bootstrap uses", 200)
+    max_new_tokens: int = _help("length limit of the teacher's answers, judgments and refinements", 512)
+    actor: bool = _help("train the actor on the bootstrap answers", True)
+    refiner: bool = _help("train the refiner on the bootstrap judgments and refinements", True)
+    train: RFTSettings = _help("SFT settings of both roles (train_rft)", factory=RFTSettings)
+
+    def __post_init__(self):
+        if isinstance(self.teacher, dict):
+            self.teacher = TeacherConfig(**self.teacher)
+        _require("bootstrap.", self, {"n": (_at_least_one, ">= 1"), "max_new_tokens": (_at_least_one, ">= 1")})
+
+
+@dataclass
 class RunConfig:
     name: str = _help("run name: the run directory is <out_dir>/<name>", "spar")
     out_dir: str = _help("where run directories live", "runs")
@@ -336,6 +364,7 @@ class RunConfig:
     rft_data: RFTDataConfig = _help("refiner training data", factory=RFTDataConfig)
     train: TrainConfig = _help("training", factory=TrainConfig)
     eval: EvalConfig = _help("evaluation", factory=EvalConfig)
+    bootstrap: BootstrapConfig = _help("SFT of both roles before iteration 0", factory=BootstrapConfig)
 
     def __post_init__(self):
         _require("", self, {"iterations": (_at_least_one, ">= 1 (paper: 3)"), "chunk": (_at_least_one, ">= 1"),

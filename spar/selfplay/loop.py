@@ -103,6 +103,9 @@ class Loop:
     def models_for(self, t: int) -> tuple[str, str]:
         """Actor and refiner at the start of iteration t: the checkpoints iteration t-1 wrote, if any."""
         actor, refiner = self.cfg.actor.name, self.cfg.refiner.name
+        if self.cfg.bootstrap.enabled:  # iteration 0 starts from the bootstrap's checkpoints (SPaR-SFT)
+            actor = self.rd.stage("bootstrap", "train_actor").get("model", actor)
+            refiner = self.rd.stage("bootstrap", "train_refiner").get("model", refiner)
         for s in range(t):
             actor = self.rd.stage(s, "train_actor").get("model", actor)
             refiner = self.rd.stage(s, "train_refiner").get("model", refiner)
@@ -135,6 +138,8 @@ class Loop:
             with Timer() as tm:
                 scores = self._evaluate(cfg.actor.name, heldout, rd.root / "eval_base", cfg.refiner.name)
             rd.record("base", "eval", scores=scores, seconds=tm.seconds)
+        if cfg.bootstrap.enabled:
+            self._bootstrap(train, heldout)
         for t in range(cfg.iterations):
             self._iteration(t, train, by_id, heldout)
         return self.summary()
@@ -364,6 +369,69 @@ class Loop:
             from spar.report import update_run_report  # a face, imported late: a failure only warns
 
             update_run_report(rd.root)  # runs/<name>/report.html, rewritten after every iteration
+
+    def _bootstrap(self, train: list[Instruction], heldout: list[Instruction]) -> None:
+        """The bootstrap stages (spar/selfplay/bootstrap.py): data, train_actor, train_refiner, eval; each recorded
+        under "bootstrap" in the manifest and skipped on resume once done."""
+        from spar.selfplay import bootstrap as B
+
+        cfg, rd, b = self.cfg, self.rd, self.cfg.bootstrap
+        d = rd.root / "bootstrap"
+        d.mkdir(parents=True, exist_ok=True)
+        if not rd.done("bootstrap", "data"):
+            from spar.backends.base import SamplingParams
+
+            items = B.pick(train, b.n, cfg.seed)
+            self.use(("actor", cfg.actor.name))
+            counts: dict[str, int] = {}
+            with Timer() as tm:
+                s = cfg.sample
+                answers = B.sample_answers(items, self.backend("actor", cfg.actor.name), SamplingParams(
+                    n=s.k, temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens, seed=cfg.seed))
+                hybrid = cfg.judge.kind == "hybrid"
+                if b.teacher is not None:
+                    from spar.backends import make_backend
+
+                    self.release_models()
+                    teacher = make_backend("openai", b.teacher.model, base_urls=[b.teacher.base_url],
+                                           api_key_env=b.teacher.api_key_env)
+                    try:
+                        actor_ex, refiner_ex = B.teacher_data(items, answers, teacher, b.max_new_tokens, hybrid,
+                                                              cfg.search.prefill, counts)
+                    finally:
+                        teacher.close()
+                else:
+                    actor_ex, refiner_ex = B.teacher_free_data(items, answers, hybrid, cfg.search.prefill, counts)
+                write_jsonl(d / "actor_sft.jsonl", actor_ex)
+                write_jsonl(d / "refiner_sft.jsonl", refiner_ex)
+            rd.record("bootstrap", "data", file=d / "refiner_sft.jsonl", count=len(refiner_ex),
+                      actor_examples=len(actor_ex), instructions=len(items), seconds=tm.seconds,
+                      teacher=b.teacher.model if b.teacher else None, skipped=counts,
+                      **{f"refiner_{k}": sum(e.kind == k for e in refiner_ex) for k in ("judge", "refine")})
+        for role, flag, base, name in (("actor", b.actor, cfg.actor.name, "actor_sft.jsonl"),
+                                       ("refiner", b.refiner, cfg.refiner.name, "refiner_sft.jsonl")):
+            stage = f"train_{role}"
+            if rd.done("bootstrap", stage):
+                continue
+            examples = read_jsonl(d / name, RFTExample)
+            info = {"model": base, "trained": False}
+            if flag and examples:
+                from spar.models import model_dir
+                from spar.train.rft import train_rft
+
+                self.release_models()
+                print(f"bootstrap: SFT of the {role} on {len(examples)} examples", file=sys.stderr)
+                with Timer() as tm:
+                    out = train_rft(model_dir(base), examples, d / role, b.train, data_file=d / name)
+                info = {"model": str(out), "trained": True, "examples": len(examples), "seconds": tm.seconds,
+                        "sha256": _weights_checksum(out),
+                        "metrics": json.loads((out / "train_metrics.json").read_text())}
+            rd.record("bootstrap", stage, **info)
+        if not rd.done("bootstrap", "eval"):
+            actor, refiner = self.models_for(0)
+            with Timer() as tm:
+                scores = self._evaluate(actor, heldout, d / "eval", refiner) if heldout else {}
+            rd.record("bootstrap", "eval", scores=scores, seconds=tm.seconds)
 
     def _evaluate(self, actor_name: str, heldout: list[Instruction], out_dir: Path, refiner_name: str) -> dict:
         from spar.selfplay.evaluate import heldout_scores, ifeval_scores

@@ -1,0 +1,160 @@
+"""Bootstrap (the paper's SPaR-SFT) before iteration 0, teacher-free and with a teacher (issue 12 item 4).
+
+Repairs are checked by the verifier; the whole stage runs in the loop on the tiny model (real SFT of both roles),
+once from code alone and once with a teacher behind a local OpenAI-compatible server started here. Iteration 0
+then starts from the bootstrap's checkpoints, and a rerun skips the finished stages.
+"""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from spar.backends.scripted import ScriptedBackend
+from spar.config import load_config
+from spar.constraints import verify
+from spar.parsing import REFINED_END, REFINED_START
+from spar.records import Instruction
+from spar.selfplay.bootstrap import REPAIRS, repair, teacher_free_data
+from spar.selfplay.loop import Loop
+
+REPO = Path(__file__).resolve().parents[1]
+LOOP = REPO / "tests" / "assets" / "loop.yaml"
+QUOTES = REPO / "tests" / "assets" / "quote_instructions.jsonl"
+TEXT = "Hello, this is a short answer! It has 3 points. The second one is here. And a final one - with a dash."
+
+
+@pytest.mark.parametrize("cid, kwargs", [
+    ("change_case:english_lowercase", {}), ("punctuation:no_comma", {}), ("startend:quotation", {}),
+    ("detectable_format:json_format", {}), ("detectable_format:title", {}),
+    ("detectable_content:postscript", {"postscript_marker": "P.S."}),
+    ("startend:end_checker", {"end_phrase": "Talk soon."}),
+    ("detectable_format:multiple_sections", {"section_spliter": "Section", "num_sections": 2}),
+    ("detectable_format:numbered_list", {"num_items": 3}), ("keywords:existence", {"keywords": ["river", "stone"]}),
+    ("keywords:forbidden_words", {"forbidden_words": ["short", "dash"]}), ("numeric:no_digits", {}),
+    ("length_constraints:number_words", {"num_words": 8, "relation": "less than"}),
+])
+def test_each_repair_passes_the_verifier(cid, kwargs):
+    rule = [{"id": cid, "kwargs": kwargs}]
+    assert not verify(TEXT, rule).passed
+    fixed = repair(TEXT, rule, "Write about a river.")
+    assert fixed is not None and verify(fixed, rule).passed
+
+
+def test_unrepairable_failures_are_skipped():
+    assert "sentence:acrostic" not in REPAIRS
+    assert repair(TEXT, [{"id": "sentence:acrostic", "kwargs": {"word": "cat"}}]) is None
+    assert repair(TEXT, [{"id": "punctuation:no_comma", "kwargs": {}},
+                         {"id": "sentence:acrostic", "kwargs": {"word": "cat"}}]) is None
+    assert repair("already fine", [{"id": "punctuation:no_comma", "kwargs": {}}]) is None  # nothing to repair
+
+
+def test_teacher_free_data_is_short_critique_and_minimal_edit():
+    inst = Instruction(id="a", prompt="Say hi. No commas.", constraints=[{"id": "punctuation:no_comma", "kwargs": {}}])
+    actor, refiner = teacher_free_data([inst], [["Hi, there.", "Hi there."]], hybrid=True, prefill=True)
+    assert [e.messages[-1]["content"] for e in actor] == ["Hi there."]
+    judge_no, refine, judge_yes = refiner
+    assert judge_no.kind == "judge" and judge_no.label == "no" and judge_no.messages[-1]["content"].endswith(
+        "Verdict: No") and "comma" in judge_no.messages[-1]["content"]
+    assert refine.kind == "refine" and refine.messages[-1]["content"] == f"{REFINED_START}\nHi there.\n{REFINED_END}"
+    assert judge_yes.label == "yes" and judge_yes.messages[-1]["content"].endswith("Verdict: Yes")
+
+
+def _run(tmp_path, monkeypatch, *overrides):
+    actor = ScriptedBackend(respond=lambda chat, i: "A plain note.", name="actor")
+    refiner = ScriptedBackend(respond=lambda chat, i: "Not quoted.\nVerdict: No", name="refiner")
+    backends = {"actor": actor, "refiner": refiner}
+    monkeypatch.setattr(Loop, "backend", lambda self, role, name: backends[role])
+    cfg = load_config(LOOP, [f"out_dir={tmp_path}", f"data.source={QUOTES}", "iterations=1", "judge.kind=llm",
+                             "search.prefill=true", "search.max_refinements=2", "search.max_depth=1",
+                             "bootstrap.enabled=true", "bootstrap.n=5", "bootstrap.train.epochs=1",
+                             "bootstrap.train.lr=1.0e-3", *overrides])
+    loop = Loop(cfg)
+    loop.run()
+    return loop, json.loads((tmp_path / "loop" / "manifest.json").read_text())["iterations"]
+
+
+def test_teacher_free_bootstrap_in_the_loop(tmp_path, monkeypatch):
+    loop, manifest = _run(tmp_path, monkeypatch)
+    boot = manifest["bootstrap"]
+    assert boot["data"]["instructions"] == 5 and boot["data"]["actor_examples"] == 5
+    assert boot["data"]["refiner_judge"] == 5 and boot["data"]["refiner_refine"] == 5
+    actor_sft = [json.loads(x) for x in (tmp_path / "loop/bootstrap/actor_sft.jsonl").read_text().splitlines()]
+    assert {e["messages"][-1]["content"] for e in actor_sft} == {'"A plain note."'}  # the quotes added, nothing else
+    assert boot["train_actor"]["trained"] and boot["train_refiner"]["trained"] and "scores" in boot["eval"]
+    # iteration 0 starts from the bootstrap's checkpoints
+    assert loop.models_for(0) == (boot["train_actor"]["model"], boot["train_refiner"]["model"])
+    assert manifest["0"]["train_actor"]["model"] != boot["train_actor"]["model"] or not manifest["0"][
+        "train_actor"]["trained"]
+    # a rerun finds every stage done
+    before = (tmp_path / "loop" / "manifest.json").read_text()
+    _run(tmp_path, monkeypatch)
+    assert (tmp_path / "loop" / "manifest.json").read_text() == before
+
+
+class Teacher:
+    """An OpenAI-compatible chat server playing a capable teacher on the quote instructions."""
+
+    def __init__(self):
+        self.requests = []
+
+        teacher = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                teacher.requests.append(body)
+                text = teacher.reply(body["messages"])
+                data = json.dumps({"choices": [{"index": i, "message": {"role": "assistant", "content": text},
+                                                "finish_reason": "stop"} for i in range(body.get("n", 1))],
+                                   "usage": {"prompt_tokens": 1, "completion_tokens": 1}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @staticmethod
+    def reply(messages):
+        if len(messages) > 1:  # a refine request after the judge turn and the critique
+            return f"Add the quotes.\n{REFINED_START}\n\"A plain note.\"\n{REFINED_END}"
+        content = messages[-1]["content"]
+        if "[Response]" in content:  # a judge request
+            response = content.split("[Response]\n")[1].split("\n")[0]
+            quoted = response.startswith('"') and response.endswith('"')
+            return "Quoted.\nVerdict: Yes" if quoted else "It is not wrapped in double quotes.\nVerdict: No"
+        return '"A teacher\'s note."'
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_teacher_bootstrap_against_a_local_server(tmp_path, monkeypatch):
+    teacher = Teacher()
+    monkeypatch.setenv("TEACHER_KEY", "sk-test")
+    try:
+        _, manifest = _run(tmp_path, monkeypatch, f"bootstrap.teacher={{base_url: {teacher.url}, model: teach, "
+                                                  f"api_key_env: TEACHER_KEY}}")
+    finally:
+        teacher.close()
+    boot = manifest["bootstrap"]
+    assert boot["data"]["teacher"] == "teach" and boot["data"]["actor_examples"] == 5
+    assert boot["data"]["refiner_judge"] == 5 and boot["data"]["refiner_refine"] == 5
+    assert {r["model"] for r in teacher.requests} == {"teach"}
+    refiner_sft = [json.loads(x) for x in (tmp_path / "loop/bootstrap/refiner_sft.jsonl").read_text().splitlines()]
+    refine = [e for e in refiner_sft if e["kind"] == "refine"]
+    # stored in the search's prefilled format, whatever the teacher wrote around the markers
+    assert all(e["messages"][-1]["content"] == f'{REFINED_START}\n"A plain note."\n{REFINED_END}' for e in refine)
+    actor_sft = [json.loads(x) for x in (tmp_path / "loop/bootstrap/actor_sft.jsonl").read_text().splitlines()]
+    assert {e["messages"][-1]["content"] for e in actor_sft} == {'"A teacher\'s note."'}
+    assert boot["train_actor"]["trained"] and boot["train_refiner"]["trained"]
