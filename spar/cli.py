@@ -38,6 +38,7 @@ VERBS = {
     "data": "instruction synthesis and statistics",
     "serve": "serve an OpenAI-compatible API whose answers come from tree-search decoding",
     "report": "write a run's self-contained HTML report: summary, plots, tree viewer, pair browser",
+    "compare": "runs side by side from their manifests: held-out scores, pairs, search success, edit distance",
 }
 
 

@@ -266,10 +266,13 @@ class PairsConfig:
     train_on: str = _help("pairs the actor trains on: refinement (SPaR) or sampled (the w/o-refinement ablation)",
                           "refinement")
     accept_truncated: bool = _help("let a response cut by max_new_tokens be a chosen response (default: never)", False)
+    max_train: int = _help("cap on the pairs the actor trains on per iteration, a seeded sample (0 = all): matches "
+                           "the number of pairs across ablations", 0)
 
     def __post_init__(self):
         if self.train_on not in ("refinement", "sampled"):
             raise ValueError(f"pairs.train_on={self.train_on!r}: choose refinement or sampled")
+        _require("pairs.", self, {"max_train": (_not_negative, ">= 0 (0 = all)")})
 
 
 @dataclass
@@ -393,24 +396,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     origins: dict[str, str] = {}  # dotted key -> where its value was written
     texts: dict[str, str] = {}  # dotted key -> its unquoted value as written (a str field keeps `no` and `2024`)
     if path is not None:
-        if not Path(path).exists():
-            raise FileNotFoundError(f"config file {path} not found; presets live in configs/")
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except UnicodeDecodeError as e:
-            raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r}); "
-                              f"save the config as UTF-8") from None
-        try:
-            raw = yaml.safe_load(text) or {}
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}" if mark else str(path)
-            raise ConfigError(f"{where}: not valid YAML ({getattr(e, 'problem', e)}); "
-                              f"check indentation and quoting") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
-        _key_lines(yaml.compose(text), str(path), "", origins)
-        _plain_texts(yaml.compose(text), "", texts)
+        raw, origins, texts = _read_file(path)
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"override {item!r}: write it as dotted.key=value, e.g. search.branch=2")
@@ -425,6 +411,50 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         origins[key] = f"command line {item!r}"
     keep_text(RunConfig, raw, "", texts)
     return build(RunConfig, raw, "", origins, str(path) if path else "defaults")
+
+
+def _read_file(path: str | Path, seen: tuple = ()) -> tuple[dict, dict[str, str], dict[str, str]]:
+    """(raw mapping, origins, texts) of a YAML config file. A file may start from another: `base: other.yaml`
+    (relative to the file) is read first and this file's keys are merged over it, section by section, so an
+    ablation is a few lines: its name and the keys it changes."""
+    origins: dict[str, str] = {}
+    texts: dict[str, str] = {}
+    if not Path(path).exists():
+        raise FileNotFoundError(f"config file {path} not found; presets live in configs/")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r}); "
+                          f"save the config as UTF-8") from None
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML ({getattr(e, 'problem', e)}); "
+                          f"check indentation and quoting") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
+    _key_lines(yaml.compose(text), str(path), "", origins)
+    _plain_texts(yaml.compose(text), "", texts)
+    base = raw.pop("base", None)
+    if base is None:
+        return raw, origins, texts
+    base_path = Path(path).parent / str(base)
+    if not isinstance(base, str) or not base_path.is_file():
+        raise ConfigError(f"{origins.get('base', path)}: base={base!r}: not a config file (a path relative to "
+                          f"{path}, e.g. base: cpu-quality.yaml)")
+    if base_path.resolve() in seen or base_path.resolve() == Path(path).resolve():
+        raise ConfigError(f"{origins.get('base', path)}: base={base!r} leads back to {path}; break the cycle")
+    b_raw, b_origins, b_texts = _read_file(base_path, seen + (Path(path).resolve(),))
+    return _merge(b_raw, raw), {**b_origins, **origins}, {**b_texts, **texts}
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def parse_value(text: str, key: str, texts: dict[str, str]) -> Any:

@@ -330,6 +330,8 @@ class Loop:
 
         if not rd.done(t, "train_actor"):
             train_pairs = [p for p in pairs if p.source == cfg.pairs.train_on]
+            if cfg.pairs.max_train and len(train_pairs) > cfg.pairs.max_train:  # matched budgets across ablations
+                train_pairs = random.Random(seed).sample(train_pairs, cfg.pairs.max_train)
             info = {"model": actor_name, "trained": False}
             if cfg.train.actor and train_pairs:
                 from spar.models import model_dir

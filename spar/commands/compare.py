@@ -1,0 +1,127 @@
+"""`spar compare RUN...`: runs side by side, from their manifests (SPaR against its ablations).
+
+    spar compare runs/cpu-quality runs/abl-sampled-pairs runs/abl-single-chain runs/abl-one-iteration
+    spar compare runs/a runs/b --json            # the same numbers as JSON
+
+One column per run; rows: what the run is (pairs trained on, search strategy
+and budget, iterations), the held-out scores before, after the bootstrap and
+after each iteration (all instructions; seen kinds in unseen phrasing;
+unseen kinds; soft constraints by the judge; IFEval average when scored),
+then per iteration the pairs, search success, mean edit distance of refined
+and of sampled pairs (the paper's thesis: refined pairs differ less),
+truncated completions, and the run's wall time. A run still going or cut
+short shows "-" where a stage has not finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import yaml
+
+from spar.errors import UserError
+
+SCORES = [("heldout_prompt_level", "held-out prompt"), ("heldout_seen_prompt_level", "seen kinds, new wording"),
+          ("heldout_unseen_prompt_level", "unseen kinds"), ("heldout_soft", "soft (judge)"),
+          ("ifeval_average", "IFEval average")]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run directories (runs/<name>) written by spar run")
+    p.add_argument("--json", action="store_true", help="print the compared numbers as JSON instead of a table")
+
+
+def load_run(path: str | Path) -> dict:
+    """What `compare` shows of one run: its settings and, per point (base, bootstrap, 0, 1, ...), its numbers."""
+    root = Path(path)
+    manifest_path = root / "manifest.json"
+    if not manifest_path.is_file():
+        raise UserError(f"{path}: no manifest.json, so not a run directory of spar run (give runs/<name>)")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        iterations = manifest["iterations"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{manifest_path}: not a manifest of spar run ({e}); give the run directory spar run "
+                        f"wrote") from None
+    config = {}
+    if (root / "config.yaml").is_file():
+        config = yaml.safe_load((root / "config.yaml").read_text()) or {}
+    search = config.get("search", {})
+    run = {
+        "run": str(root), "name": config.get("name", root.name),
+        "train_on": config.get("pairs", {}).get("train_on"),
+        "search": f"{search.get('strategy', '?')} b{search.get('branch', '?')} s{search.get('select', '?')} "
+                  f"d{search.get('max_depth', '?')} max{search.get('max_refinements', '?')}" if search else None,
+        "iterations_planned": config.get("iterations"),
+        "scores": {}, "iterations": [],
+        "seconds": round(sum(stage.get("seconds", 0) or 0 for stages in iterations.values()
+                             for stage in stages.values() if isinstance(stage, dict)), 1),
+    }
+    for point in ("base", "bootstrap"):
+        if iterations.get(point, {}).get("eval", {}).get("status") == "done":
+            run["scores"][point] = iterations[point]["eval"].get("scores", {})
+    t = 0
+    while str(t) in iterations:
+        stages = iterations[str(t)]
+        pairs, search_stage, sample = stages.get("pairs", {}), stages.get("search", {}), stages.get("sample", {})
+        run["iterations"].append({
+            "iteration": t,
+            "trained_pairs": stages.get("train_actor", {}).get("pairs"),
+            "refinement_pairs": pairs.get("refinement_pairs"), "sampled_pairs": pairs.get("sampled_pairs"),
+            "search_success": (search_stage["succeeded"] / search_stage["count"]
+                               if search_stage.get("count") else None),
+            "edit_distance_refined": pairs.get("refinement_edit_distance"),
+            "edit_distance_sampled": pairs.get("sampled_edit_distance"),
+            "truncated": (None if not sample and not search_stage
+                          else sample.get("truncated", 0) + search_stage.get("truncated", 0)),
+        })
+        if stages.get("eval", {}).get("status") == "done":
+            run["scores"][str(t)] = stages["eval"].get("scores", {})
+        t += 1
+    return run
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def _num(x) -> str:
+    return "-" if x is None else (f"{x:.2f}" if isinstance(x, float) else str(x))
+
+
+def table(runs: list[dict]) -> str:
+    """The runs side by side: one column per run, one row per number."""
+    rows: list[tuple[str, list[str]]] = [("run", [r["name"] for r in runs]),
+                                         ("pairs trained on", [_num(r["train_on"]) for r in runs]),
+                                         ("search", [_num(r["search"]) for r in runs]),
+                                         ("iterations", [_num(r["iterations_planned"]) for r in runs])]
+    points = ["base", "bootstrap"] + [str(t) for t in range(max((len(r["iterations"]) for r in runs), default=0))]
+    for key, label in SCORES:
+        if not any(key in s for r in runs for s in r["scores"].values()):
+            continue  # a score no run has (IFEval not given, soft judge off)
+        for point in points:
+            if not any(point in r["scores"] for r in runs):
+                continue
+            where = point if point in ("base", "bootstrap") else f"iter {point}"
+            rows.append((f"{label} @ {where}", [_pct(r["scores"].get(point, {}).get(key)) for r in runs]))
+    per_iter = [("pairs trained", "trained_pairs", _num), ("refinement pairs", "refinement_pairs", _num),
+                ("sampled pairs", "sampled_pairs", _num), ("search success %", "search_success", _pct),
+                ("edit distance refined", "edit_distance_refined", _num),
+                ("edit distance sampled", "edit_distance_sampled", _num), ("truncated", "truncated", _num)]
+    for t in range(len(points) - 2):
+        for label, key, fmt in per_iter:
+            rows.append((f"{label} @ iter {t}", [fmt(r["iterations"][t][key]) if t < len(r["iterations"]) else "-"
+                                                 for r in runs]))
+    rows.append(("wall time (min)", [f"{r['seconds'] / 60:.1f}" for r in runs]))
+    width = max(len(label) for label, _ in rows)
+    cols = [max(len(row[1][i]) for row in rows) for i in range(len(runs))]
+    return "\n".join(f"{label:<{width}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(values, cols))
+                     for label, values in rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    runs = [load_run(p) for p in args.runs]
+    print(json.dumps(runs, indent=2) if args.json else table(runs))
+    return 0
