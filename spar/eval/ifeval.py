@@ -3,6 +3,10 @@
     spar eval ifeval --model smollm2-135m-instruct --data ifeval.jsonl --limit 20
     spar eval ifeval --data ifeval.jsonl --responses responses.jsonl   # score existing answers
 
+Answers are written to --out/responses.jsonl as they are generated; run the
+same command again after an interruption and only the unanswered prompts
+are generated (a half-written last line is dropped).
+
 Strict: each instruction checks the response as it is. Loose: it passes if
 any of 8 variants passes - the response, without its first line, without
 its last line, without both, and each of those with every `*` removed.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -22,7 +27,8 @@ from pathlib import Path
 
 from spar.constraints import get
 from spar.data.ifeval import IFEvalRow, load_ifeval
-from spar.records import RecordError
+from spar.errors import UserError
+from spar.records import JsonlAppender, RecordError, iter_jsonl
 
 
 def loose_variants(response: str) -> list[str]:
@@ -114,22 +120,62 @@ def run(args: argparse.Namespace) -> int:
     t = time.time()
     if args.responses:
         responses = responses_for(rows, args.responses, all_rows)
+        with open(out / "responses.jsonl", "w", encoding="utf-8") as f:
+            for row, resp in zip(rows, responses):
+                f.write(json.dumps({"key": row.key, "prompt": row.prompt, "response": resp}, ensure_ascii=False)
+                        + "\n")
     else:
         from spar.backends import SamplingParams, make_backend
 
-        options = {"batch_size": args.batch_size} if args.backend == "hf" else {}
-        backend = make_backend(args.backend, args.model, **options)
-        chats = [[{"role": "user", "content": r.prompt}] for r in rows]
-        responses = [c[0].text for c in backend.generate(chats, SamplingParams(max_new_tokens=args.max_new_tokens))]
-    with open(out / "responses.jsonl", "w", encoding="utf-8") as f:
-        for row, resp in zip(rows, responses):
-            f.write(json.dumps({"key": row.key, "prompt": row.prompt, "response": resp}, ensure_ascii=False) + "\n")
+        params = SamplingParams(max_new_tokens=args.max_new_tokens)
+        # answers are appended as they come, so a run cut short (a full IFEval run on a CPU takes about an hour)
+        # resumes: the rerun answers only the prompts not yet in responses.jsonl
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "responses.jsonl"
+        done = answered(path, args.model, args.max_new_tokens)
+        todo = [r for r in rows if r.prompt not in done]
+        if done and todo:
+            print(f"resuming: {len(rows) - len(todo)} of {len(rows)} prompts already answered in {path}",
+                  file=sys.stderr)
+        if todo:
+            options = {"batch_size": args.batch_size} if args.backend == "hf" else {}
+            backend = make_backend(args.backend, args.model, **options)
+            chats = [[{"role": "user", "content": r.prompt}] for r in todo]
+            with JsonlAppender(path) as w:
+                for i in range(0, len(todo), args.batch_size):
+                    batch = todo[i:i + args.batch_size]
+                    outs = backend.generate(chats[i:i + args.batch_size], params)
+                    for row, completions in zip(batch, outs):
+                        done[row.prompt] = completions[0].text
+                        w.write({"key": row.key, "prompt": row.prompt, "response": completions[0].text,
+                                 "model": args.model, "max_new_tokens": args.max_new_tokens})
+        responses = [done[r.prompt] for r in rows]
     result = score(rows, responses)
     (out / "metrics.json").write_text(json.dumps(result.to_dict(), indent=2))
     (out / "table.txt").write_text(result.table() + "\n")
     print(result.table())
     print(f"({time.time() - t:.0f}s; metrics, table and responses in {out})")
     return 0
+
+
+def answered(path: Path, model: str, max_new_tokens: int) -> dict[str, str]:
+    """Prompt -> response already in `path` (a torn last line from a crash is dropped first); refuses answers
+    written by another model or length limit, which a resumed run would mix into one score."""
+    if not path.exists():
+        return {}
+    JsonlAppender(path).close()  # opening repairs a half-written last line
+    done: dict[str, str] = {}
+    for n, obj in enumerate(iter_jsonl(path), 1):
+        where = f"{path}: record {n}"
+        if not (isinstance(obj, dict) and isinstance(obj.get("prompt"), str) and isinstance(obj.get("response"), str)):
+            raise RecordError(f"{where}: each line needs string fields \"prompt\" and \"response\"; this is not "
+                              f"an answers file of `spar eval ifeval`: give another --out")
+        for key, want in (("model", model), ("max_new_tokens", max_new_tokens)):
+            if obj.get(key, want) != want:
+                raise UserError(f"{where}: answered with {key}={obj[key]!r}, this run asks {key}={want!r}; resume "
+                                f"with the same settings or give another --out")
+        done[obj["prompt"]] = obj["response"]
+    return done
 
 
 def responses_for(rows: list[IFEvalRow], path: str, all_rows: list[IFEvalRow] | None = None) -> list[str]:
