@@ -90,7 +90,8 @@ def gather(run_dir: str | Path) -> RunData:
     root = Path(run_dir)
     if not root.is_dir():
         raise UserError(f"{root}: not a directory; give the run directory of `spar run` (runs/<name>)")
-    iter_dirs = {int(m.group(1)): p for p in root.iterdir() if (m := re.fullmatch(r"iter_(\d+)", p.name)) and p.is_dir()}
+    iter_dirs = {int(m.group(1)): p for p in root.iterdir()
+                 if (m := re.fullmatch(r"iter_(\d+)", p.name)) and p.is_dir()}
     has_manifest = (root / "manifest.json").is_file()
     if not (has_manifest or iter_dirs or (root / "config.yaml").is_file()):
         raise UserError(f"{root}: not a run directory (no manifest.json, config.yaml or iter_<t>/ in it); give the "

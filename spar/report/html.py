@@ -170,7 +170,9 @@ def _fmt(v: Any, pct: bool = False) -> str:
         return "–"
     if pct:
         return f"{100 * v:.1f}%"
-    return f"{v:.2f}" if isinstance(v, float) and not float(v).is_integer() else f"{v:g}" if isinstance(v, float) else str(v)
+    if isinstance(v, float):
+        return f"{v:g}" if v.is_integer() else f"{v:.2f}"
+    return str(v)
 
 
 def _cell(row: dict, key: str, value: Any, pct: bool = False, title: str = "") -> str:
@@ -212,7 +214,8 @@ def summary_tables(run: RunData) -> str:
         head = "".join(f"<th>{_e(h)} before</th><th>{_e(h)} after</th>" for _, h in keys)
         body = "".join(
             f'<tr data-iteration="{r["iteration"]}"><th>{r["iteration"]}</th>'
-            + "".join(_cell(r, f"{k}_before", r["before"].get(k), True) + _cell(r, f"{k}_after", r["after"].get(k), True)
+            + "".join(_cell(r, f"{k}_before", r["before"].get(k), True)
+                      + _cell(r, f"{k}_after", r["after"].get(k), True)
                       for k, _ in keys) + "</tr>" for r in rows)
         out.append(f'<h3>Held-out scores (before = the model the iteration started from)</h3><div class="scroll">'
                    f'<table id="summary-scores"><thead><tr><th>iteration</th>{head}</tr></thead>'
@@ -259,7 +262,8 @@ def render(run: RunData, max_bytes: int = MAX_BYTES) -> str:
         if sum(map(len, blobs.values())) + len(static) + 200_000 <= max_bytes or level == LEVELS[-1]:
             break
         level = LEVELS[LEVELS.index(level) + 1]
-    meta = {"name": run.name, "vote_chunk": VOTE_CHUNK, "root": str(run.root), "iterations": [it.t for it in run.iterations],
+    meta = {"name": run.name, "vote_chunk": VOTE_CHUNK, "root": str(run.root),
+            "iterations": [it.t for it in run.iterations],
             "partial": {str(it.t): sorted(it.partial) for it in run.iterations}, "level": level,
             "counts": {str(it.t): {"trees": len(it.trees), "pairs": len(it.pairs), "rft": len(it.rft)}
                        for it in run.iterations}}
@@ -287,7 +291,8 @@ def render(run: RunData, max_bytes: int = MAX_BYTES) -> str:
 <body>
 <header><h1>SPaR run <code>{_e(run.name)}</code></h1><p class="path">{_e(run.root)}</p>{config}
 {f'<section id="notes"><h2>Missing or unfinished</h2><ul>{notes}</ul></section>' if notes else ''}
-<nav id="tabs"><button data-tab="summary" class="active">Summary &amp; plots</button><button data-tab="trees">Trees</button>
+<nav id="tabs"><button data-tab="summary" class="active">Summary &amp; plots</button>
+<button data-tab="trees">Trees</button>
 <button data-tab="pairs">Pairs</button><button data-tab="rft">RFT examples</button></nav></header>
 <main>
 <section id="tab-summary" class="tab"><h2>Summary</h2>{tables}<h2>Plots</h2>

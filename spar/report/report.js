@@ -59,7 +59,8 @@
         shown += t.length;
         if (shown > SHOW && k < ops.length - 1) {
           const rest = ops.slice(k + 1).reduce((n, o) => n + o[1].length, 0);
-          const btn = h("button", { class: "more", onclick: (ev) => { ev.stopPropagation(); btn.remove(); add(k + 1); } },
+          const more = (ev) => { ev.stopPropagation(); btn.remove(); add(k + 1); };
+          const btn = h("button", { class: "more", onclick: more },
             `show the rest (${rest} characters)`);
           box.append(btn);
           shown = -Infinity;
@@ -71,7 +72,8 @@
     return box;
   }
   const newText = (ops) => ops.filter((o) => o[0] !== "-").map((o) => o[1]).join("");
-  const fmt = (v) => (v === null || v === undefined ? "–" : typeof v === "number" ? (+v.toFixed(3)).toString() : String(v));
+  const fmt = (v) => (v === null || v === undefined ? "–"
+    : typeof v === "number" ? (+v.toFixed(3)).toString() : String(v));
 
   function pager(el, total, page, go) {
     el.textContent = "";
@@ -114,7 +116,8 @@
     const inst = INST[tree.i];
     if (s.cons) {
       const ids = inst ? inst.c.map((c) => c[0]) : [];
-      if (!ids.some((id) => id === s.cons || (s.cons.endsWith(":*") && id.startsWith(s.cons.slice(0, -1))))) return false;
+      const group = s.cons.endsWith(":*") ? s.cons.slice(0, -1) : null;  // "keywords:*": any keywords: id
+      if (!ids.some((id) => id === s.cons || (group && id.startsWith(group)))) return false;
     }
     if (s.q) {
       if (tree._q === undefined) {
@@ -184,7 +187,8 @@
     const head = h("div", { class: "tree-head", role: "button", tabindex: "0" },
       h("span", { class: "toggle" }),
       h("span", { class: "badge " + (tree.s ? "ok" : "bad") }, tree.s ? "succeeded" : "failed"),
-      ` ${tree.i} · ${tree.n.length} nodes · ${tree.rc} refinements · best ${fmt(tree.b >= 0 ? tree.n[tree.b].v : null)} · `,
+      ` ${tree.i} · ${tree.n.length} nodes · ${tree.rc} refinements · `,
+      `best ${fmt(tree.b >= 0 ? tree.n[tree.b].v : null)} · `,
       h("span", { class: "snippet" }, inst ? inst.p.slice(0, 140) : "(instruction not in instructions.jsonl)"));
     const el = h("div", { class: "tree", "data-id": tree.i, "data-success": String(tree.s) }, head, body);
     const toggle = () => {
@@ -263,7 +267,9 @@
     const shown = s.pairs.filter((p) => {
       if (s.source && p.s !== s.source) return false;
       if (s.q) {
-        if (p._q === undefined) p._q = [p.i, INST[p.i] ? INST[p.i].p : p.q, ...p.o.map((o) => o[1])].join("\n").toLowerCase();
+        if (p._q === undefined) {
+          p._q = [p.i, INST[p.i] ? INST[p.i].p : p.q, ...p.o.map((o) => o[1])].join("\n").toLowerCase();
+        }
         if (!p._q.includes(s.q)) return false;
       }
       return true;
@@ -298,10 +304,12 @@
     if (!mine.length) list.append(h("p", { class: "muted" }, "no RFT examples in this iteration"));
     for (const g of mine) {
       list.append(h("section", { class: "rft-group", "data-kind": g.kind },
-        h("h3", {}, `${g.kind} · ${g.source || "-"}${g.label ? " · " + g.label : ""}: ${g.examples.length} of ${g.total} shown`),
+        h("h3", {}, `${g.kind} · ${g.source || "-"}${g.label ? " · " + g.label : ""}: `
+          + `${g.examples.length} of ${g.total} shown`),
         g.examples.map((msgs) => h("details", { class: "rft" },
           h("summary", {}, (msgs.length ? msgs[msgs.length - 1][1] : "").slice(0, 140)),
-          msgs.map(([role, content]) => h("div", { class: "msg" }, h("div", { class: "label" }, role), text(content)))))));
+          msgs.map(([role, content]) =>
+            h("div", { class: "msg" }, h("div", { class: "label" }, role), text(content)))))));
     }
   }
 
@@ -328,15 +336,20 @@
     META = await load("meta");
     INST = (await load("instructions")) || {};
     for (const id of ["tree-iter", "pair-iter", "rft-iter"]) options($(id), META.iterations, (t) => "iteration " + t);
-    for (const b of document.querySelectorAll("#tabs button")) b.addEventListener("click", () => showTab(b.dataset.tab));
+    for (const b of document.querySelectorAll("#tabs button")) {
+      b.addEventListener("click", () => showTab(b.dataset.tab));
+    }
     $("tree-iter").addEventListener("change", (ev) => loadTrees(ev.target.value));
-    $("tree-status").addEventListener("change", (ev) => { treeState.status = ev.target.value; treeState.page = 0; drawTrees(); });
-    $("tree-cons").addEventListener("change", (ev) => { treeState.cons = ev.target.value; treeState.page = 0; drawTrees(); });
+    const setTrees = (key) => (ev) => { treeState[key] = ev.target.value; treeState.page = 0; drawTrees(); };
+    $("tree-status").addEventListener("change", setTrees("status"));
+    $("tree-cons").addEventListener("change", setTrees("cons"));
     $("tree-q").addEventListener("input", debounce((ev) => {
       treeState.q = ev.target.value.trim().toLowerCase(); treeState.page = 0; drawTrees();
     }, 150));
     $("pair-iter").addEventListener("change", (ev) => loadPairs(ev.target.value));
-    $("pair-source").addEventListener("change", (ev) => { pairState.source = ev.target.value; pairState.page = 0; drawPairs(); });
+    $("pair-source").addEventListener("change", (ev) => {
+      pairState.source = ev.target.value; pairState.page = 0; drawPairs();
+    });
     $("pair-q").addEventListener("input", debounce((ev) => {
       pairState.q = ev.target.value.trim().toLowerCase(); pairState.page = 0; drawPairs();
     }, 150));
