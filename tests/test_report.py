@@ -151,6 +151,7 @@ def test_half_finished_run_reports_what_exists_and_names_the_rest(tmp_path):
     assert "iteration 1: unfinished, stages not done: search, pairs" in notes
     assert "iteration 0 rft: rft.jsonl is missing" in notes
     assert json.loads(_cells(page, "summary-data")[("1", "trees")]) == 5  # counted from the partial file
+    assert re.search(r'data-key="search_success"[^>]*class="partial"', page)  # ...and marked so
     assert unpack(re.search(r'id="data-trees-1">([^<]*)<', page).group(1))[4]["i"] == "s000004"
 
 
@@ -318,6 +319,7 @@ def test_report_in_chromium(browser, loop_run, tmp_path):
     pair = browser.find_element(By.CSS_SELECTOR, "#pair-list .pair")
     pair.find_element(By.CSS_SELECTOR, ".pair-head").click()
     assert pair.find_elements(By.CSS_SELECTOR, ".diff ins") and pair.find_elements(By.CSS_SELECTOR, "li code")
+    assert "null" not in pair.find_element(By.CSS_SELECTOR, ".pair-body").text  # no empty part shown as "null"
     browser.find_element(By.CSS_SELECTOR, '#tabs button[data-tab="rft"]').click()
     WebDriverWait(browser, 10).until(lambda d: d.execute_script("return document.body.dataset.rftReady"))
     assert {g.get_attribute("data-kind") for g in browser.find_elements(By.CSS_SELECTOR, ".rft-group")} == \

@@ -203,6 +203,8 @@ def summary_row(it: Iteration, before: dict) -> dict[str, Any]:
         lambda: sum((x.get("calls") or {}).get("refine", 0) for x in it.trees), "search")
     row["search_success"] = row["succeeded"] / row["trees"] if row["trees"] else None
     row["refinements_per_tree"] = round(row["refinements"] / row["trees"], 2) if row["trees"] else None
+    if "trees" in row["partial"]:
+        row["partial"] += ["search_success", "refinements_per_tree"]
     for s in ("refinement", "sampled"):
         put(f"{s}_pairs", g("pairs", f"{s}_pairs"), lambda s=s: sum(p.get("source") == s for p in it.pairs), "pairs")
         put(f"{s}_edit_distance", g("pairs", f"{s}_edit_distance"),

@@ -254,8 +254,9 @@
       body.append(h("div", { class: "label" }, "instruction"), text(inst ? inst.p : p.q), constraintsList(inst),
         h("div", { class: "label" }, "rejected → chosen, as a word diff"), diff(p.o),
         h("div", { class: "cols" }, h("div", {}, h("div", { class: "label" }, "chosen"), text(chosen)),
-          h("div", {}, h("div", { class: "label" }, "rejected"), text(rejected))),
-        cutNote(p, `iter_${pairState.t}/pairs.jsonl`));
+          h("div", {}, h("div", { class: "label" }, "rejected"), text(rejected))));
+      const cn = cutNote(p, `iter_${pairState.t}/pairs.jsonl`);
+      if (cn) body.append(cn);
     };
     head.addEventListener("click", toggle);
     head.addEventListener("keydown", (ev) => { if (ev.key === "Enter") toggle(); });
