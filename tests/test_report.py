@@ -194,6 +194,17 @@ def test_cli_bad_inputs_are_one_line_and_touch_nothing(tmp_path, loop_run):
     ok = _spar(loop_run, "--out", tmp_path / "r.html")
     assert ok.returncode == 0 and (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>\n" + MARKER)
     assert _spar(loop_run, "--out", tmp_path / "r.html").returncode == 0  # a report may be rewritten
+    bad_size = _spar(loop_run, "--out", tmp_path / "s.html", "--max-mb", "0")
+    assert bad_size.returncode == 2 and "--max-mb 0.0: must be a positive size" in bad_size.stderr
+
+
+def test_damaged_manifest_and_lines_are_named_not_fatal(tmp_path):
+    run = make_run(tmp_path / "r", trees=6, iterations=1)
+    (run / "manifest.json").write_text("{ not json")
+    with open(run / "iter_0" / "pairs.jsonl", "a") as f:
+        f.write("garbage line\n[1, 2]\n")
+    page = write_report(run).read_text()
+    assert "manifest.json is unreadable" in page and "iteration 0 pairs: 2 unreadable line(s) of pairs.jsonl" in page
 
 
 def test_loop_writes_the_report_after_each_iteration(loop_run):
