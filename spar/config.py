@@ -685,6 +685,7 @@ def flags_config(args, cls, section: str):
 #   data.leak_check, max_contamination, contamination_n   a check that passed or stopped the run; it changes
 #                                no instruction
 #   iterations                   more iterations, or fewer as long as none is dropped that has started
+#   bootstrap.teacher.base_url, api_key_env   where the same teacher model is served
 #
 # refused (they change results): everything else. In particular seed and chunk (a chunk's seed is derived
 # from its index, so another chunk size samples differently), the models and backends, every data.*,
@@ -695,6 +696,7 @@ RESUME_SAFE = (
     "out_dir", "actor.batch_size", "refiner.batch_size", "eval.*", "data.leak_check", "data.max_contamination",
     "data.contamination_n",
     "train.*.precompute_ref_log_probs", "train.*.accelerate_config",
+    "bootstrap.teacher.base_url", "bootstrap.teacher.api_key_env", "bootstrap.train.accelerate_config",
     *(f"{role}.options.{k}" for role in ("actor", "refiner") for k in (
         "base_urls", "api_key_env", "concurrency", "timeout", "max_retries", "backoff", "max_backoff",
         "gpu_memory_utilization", "enable_prefix_caching", "tensor_parallel_size", "batch_size", "device",

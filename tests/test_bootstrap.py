@@ -158,3 +158,16 @@ def test_teacher_bootstrap_against_a_local_server(tmp_path, monkeypatch):
     actor_sft = [json.loads(x) for x in (tmp_path / "loop/bootstrap/actor_sft.jsonl").read_text().splitlines()]
     assert {e["messages"][-1]["content"] for e in actor_sft} == {'"A teacher\'s note."'}
     assert boot["train_actor"]["trained"] and boot["train_refiner"]["trained"]
+
+
+def test_resume_accepts_a_moved_teacher_and_refuses_another_one():
+    from spar.config import resume_changes
+
+    teacher = "bootstrap.teacher={base_url: http://a:8000/v1, model: m}"
+    old = load_config(None, ["bootstrap.enabled=true", teacher])
+    moved = load_config(None, ["bootstrap.enabled=true", teacher.replace("a:8000", "b:9000"),
+                               "bootstrap.teacher.api_key_env=KEY"])
+    accepted, refused = resume_changes(old, moved, 1)
+    assert set(accepted) == {"bootstrap.teacher.base_url", "bootstrap.teacher.api_key_env"} and not refused
+    other = load_config(None, ["bootstrap.enabled=true", teacher.replace("model: m", "model: n")])
+    assert set(resume_changes(old, other, 1)[1]) == {"bootstrap.teacher.model"}
