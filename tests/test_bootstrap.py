@@ -88,6 +88,11 @@ def test_teacher_free_bootstrap_in_the_loop(tmp_path, monkeypatch):
     assert loop.models_for(0) == (boot["train_actor"]["model"], boot["train_refiner"]["model"])
     assert manifest["0"]["train_actor"]["model"] != boot["train_actor"]["model"] or not manifest["0"][
         "train_actor"]["trained"]
+    # spar run's table has a row for the bootstrap and the seen / unseen columns
+    from spar.selfplay.loop import format_summary
+
+    table = format_summary(loop.summary()).splitlines()
+    assert table[1].split()[-2:] == ["seen", "unseen"] and [r.split()[0] for r in table[2:5]] == ["base", "boot", "0"]
     # a rerun finds every stage done
     before = (tmp_path / "loop" / "manifest.json").read_text()
     _run(tmp_path, monkeypatch)

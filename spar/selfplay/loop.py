@@ -481,7 +481,9 @@ class Loop:
                 "truncated_refinements": search.get("truncated", 0),
                 "scores": rd.stage(t, "eval").get("scores", {}),
             })
-        return {"run": str(rd.root), "before": rd.stage("base", "eval").get("scores", {}), "iterations": rows}
+        boot = rd.stage("bootstrap", "eval").get("scores") if rd.done("bootstrap", "eval") else None
+        return {"run": str(rd.root), "before": rd.stage("base", "eval").get("scores", {}), "bootstrap": boot,
+                "iterations": rows}
 
 
 def _shown(value) -> str:
@@ -505,19 +507,28 @@ def format_summary(s: dict) -> str:
     def pct(x):
         return "-" if x is None else f"{100 * x:.1f}"
 
+    def scores(sc: dict) -> str:
+        # all held-out prompts, then the split that says what generalises: seen kinds in new wording, unseen kinds
+        return (f"{pct(sc.get('heldout_prompt_level')):>15} {pct(sc.get('heldout_inst_level')):>13} "
+                f"{pct(sc.get('heldout_seen_prompt_level')):>6} {pct(sc.get('heldout_unseen_prompt_level')):>7}")
+
+    blank = f"{'':>9} {'':>8} {'':>6} {'':>8} {'':>9} {'':>9} {'':>5} {'':>8} {'':>8}"
     lines = [f"SPaR run {s['run']}",
-             f"{'iter':>4} {'negatives':>9} {'success':>8} {'pairs':>6} {'sampled':>8} {'edit(ref)':>9} {'edit(smp)':>9} "
-             f"{'rft':>5} {'cut(smp)':>8} {'cut(ref)':>8} {'heldout prompt':>15} {'heldout inst':>13}"]
+             f"{'iter':>4} {'negatives':>9} {'success':>8} {'pairs':>6} {'sampled':>8} {'edit(ref)':>9} "
+             f"{'edit(smp)':>9} {'rft':>5} {'cut(smp)':>8} {'cut(ref)':>8} {'heldout prompt':>15} {'heldout inst':>13} "
+             f"{'seen':>6} {'unseen':>7}"]
     before = s["before"]
-    lines.append(f"{'base':>4} {'':>9} {'':>8} {'':>6} {'':>8} {'':>9} {'':>9} {'':>5} {'':>8} {'':>8} "
-                 f"{pct(before.get('heldout_prompt_level')):>15} {pct(before.get('heldout_inst_level')):>13}")
+    lines.append(f"{'base':>4} {blank} {scores(before)}")
+    if s.get("bootstrap") is not None:
+        lines.append(f"{'boot':>4} {blank} {scores(s['bootstrap'])}")
     for r in s["iterations"]:
-        sc = r["scores"]
-        lines.append(f"{r['iteration']:>4} {r['negatives']:>9} {pct(r['search_success']):>8} {r['refinement_pairs']:>6} "
-                     f"{r['sampled_pairs']:>8} {r['edit_distance_refined'] or '-':>9} {r['edit_distance_sampled'] or '-':>9} "
-                     f"{r['rft_examples']:>5} {r.get('truncated_responses', 0):>8} {r.get('truncated_refinements', 0):>8} "
-                     f"{pct(sc.get('heldout_prompt_level')):>15} {pct(sc.get('heldout_inst_level')):>13}")
+        lines.append(f"{r['iteration']:>4} {r['negatives']:>9} {pct(r['search_success']):>8} "
+                     f"{r['refinement_pairs']:>6} {r['sampled_pairs']:>8} {r['edit_distance_refined'] or '-':>9} "
+                     f"{r['edit_distance_sampled'] or '-':>9} {r['rft_examples']:>5} "
+                     f"{r.get('truncated_responses', 0):>8} {r.get('truncated_refinements', 0):>8} "
+                     f"{scores(r['scores'])}")
     if "ifeval_average" in before:
         last = s["iterations"][-1]["scores"] if s["iterations"] else {}
-        lines.append(f"IFEval average: before {pct(before.get('ifeval_average'))}, after {pct(last.get('ifeval_average'))}")
+        lines.append(f"IFEval average: before {pct(before.get('ifeval_average'))}, "
+                     f"after {pct(last.get('ifeval_average'))}")
     return "\n".join(lines)
