@@ -19,9 +19,10 @@ LOOP = REPO / "tests" / "assets" / "loop.yaml"
 
 # Files compared byte for byte (the run's own out_dir masked) - all but:
 #   manifest.json       holds wall-clock timings, which differ between any two runs;
-#   train_metrics.json  the same (seconds of training).
+#   train_metrics.json  the same (seconds of training);
+#   report.html         a view of the manifest (its wall times included), rebuilt after each iteration.
 # Everything else, records and model weights included, must be identical.
-NOT_COMPARED = {"manifest.json", "train_metrics.json"}
+NOT_COMPARED = {"manifest.json", "train_metrics.json", "report.html"}
 
 
 def digest(root: Path) -> dict:
