@@ -8,14 +8,49 @@ chosen, so `import spar` stays light.
 from __future__ import annotations
 
 from spar.backends.base import Backend, Chat, Completion, SamplingParams
+from spar.errors import UserError
 
-__all__ = ["Backend", "Chat", "Completion", "SamplingParams", "make_backend", "BACKENDS"]
+__all__ = ["Backend", "Chat", "Completion", "SamplingParams", "make_backend", "check_options", "BACKENDS"]
 
 BACKENDS = ("hf", "vllm", "openai", "scripted")
 
 
+def _backend_class(kind: str):
+    """The class of backend `kind`; its module imports nothing heavy until the constructor runs."""
+    import importlib
+
+    modules = {"hf": ("spar.backends.hf", "HFBackend"), "vllm": ("spar.backends.vllm", "VLLMBackend"),
+               "openai": ("spar.backends.openai", "OpenAIBackend"), "scripted": ("spar.backends.scripted",
+                                                                                 "ScriptedBackend")}
+    if kind not in modules:
+        raise UserError(f"unknown backend {kind!r}; choose one of {', '.join(BACKENDS)}")
+    module, name = modules[kind]
+    return getattr(importlib.import_module(module), name)
+
+
+def check_options(kind: str, options: dict, where: str) -> None:
+    """Refuse options backend `kind` does not take, before anything loads: a UserError naming the key, `where`
+    it was set (e.g. "actor.options") and the options accepted. (vllm passes unknown keys on to its engine.)"""
+    import inspect
+
+    params = inspect.signature(_backend_class(kind).__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = [n for n, p in params.items() if n not in ("self", "model", "name")
+                and p.kind not in (inspect.Parameter.VAR_POSITIONAL,)]
+    for key in options:
+        if key not in accepted:
+            import difflib
+
+            near = difflib.get_close_matches(str(key), accepted, n=1)
+            hint = f"did you mean {near[0]}? " if near else ""
+            raise UserError(f"{where}: the {kind} backend has no option {key!r}; {hint}it takes "
+                            f"{', '.join(accepted)}")
+
+
 def make_backend(kind: str, model: str, **options) -> Backend:
-    """Build the backend `kind` for `model`; `options` go to its constructor."""
+    """Build the backend `kind` for `model`; `options` go to its constructor (unknown ones are refused first)."""
+    check_options(kind, options, "backend options")
     if kind == "hf":
         from spar.backends.hf import HFBackend
 

@@ -55,6 +55,15 @@ class SamplingParams:
         return replace(self, **changes)
 
 
+class PromptTooLong(UserError):
+    """A chat longer than the model can hold; `index` is its position in the batch, so a caller can name the
+    file:line it came from."""
+
+    def __init__(self, message: str, index: int):
+        super().__init__(message)
+        self.index = index
+
+
 @dataclass
 class Completion:
     text: str

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from spar.backends.base import Chat, Completion, SamplingParams
+from spar.backends.base import Chat, Completion, PromptTooLong, SamplingParams
 from spar.errors import UserError
 
 
@@ -42,10 +42,11 @@ class HFBackend:
 
         self.name = model
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if batch_size < 1:  # before the model loads
+            raise UserError(f"batch_size={batch_size}: must be >= 1")
         self.model, self.tokenizer = load_model(model, self.device, dtype)
-        if batch_size < 1:
-            raise ValueError(f"batch_size={batch_size}: must be >= 1")
         self.batch_size = batch_size
+        self._longest_token: int | None = None  # characters of the vocabulary's longest token, once needed
 
     def render(self, chat: Chat) -> str:
         """The prompt text; a chat ending with an assistant message is continued from its text (a prefill)."""
@@ -66,7 +67,7 @@ class HFBackend:
     def generate(self, chats: Sequence[Chat], params: SamplingParams) -> list[list[Completion]]:
         if self.model is None:
             raise RuntimeError(f"the hf backend for {self.name} was closed; build a new one to generate again")
-        prompts = [self.tokenizer(self.render(c), add_special_tokens=False)["input_ids"] for c in chats]
+        prompts = self._tokenize(chats, params.max_new_tokens)
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
         results: list[list[Completion] | None] = [None] * len(prompts)
         start, batch_index = 0, 0
@@ -89,6 +90,29 @@ class HFBackend:
             start += len(chunk)
             batch_index += 1
         return results  # type: ignore[return-value]
+
+    def check_prompts(self, chats: Sequence[Chat], max_new_tokens: int) -> None:
+        """Raise PromptTooLong (naming the chat's index) for a chat whose prompt plus `max_new_tokens` exceeds the
+        model's context; called by the commands before generating, so the error can name file:line."""
+        self._tokenize(chats, max_new_tokens)
+
+    def _tokenize(self, chats: Sequence[Chat], max_new_tokens: int) -> list[list[int]]:
+        # Prompts longer than the context are refused, never truncated: a cut instruction is another instruction,
+        # and a 20 MB line would otherwise be tokenized and fed to attention (gigabytes before any error). A text
+        # longer than context x the longest token cannot fit and is refused before it is tokenized at all.
+        context = getattr(self.model.config, "max_position_embeddings", None)
+        if context and self._longest_token is None:
+            self._longest_token = max(len(t) for t in self.tokenizer.get_vocab())
+        out = []
+        for index, chat in enumerate(chats):
+            text = self.render(chat)
+            if context and len(text) > context * self._longest_token:
+                raise _prompt_too_long(index, f"{len(text):,} characters", context, max_new_tokens, self.name)
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            if context and len(ids) + max_new_tokens > context:
+                raise _prompt_too_long(index, f"{len(ids):,} tokens", context, max_new_tokens, self.name)
+            out.append(ids)
+        return out
 
     def _generate_batch(self, prompts: list[list[int]], params: SamplingParams,
                         batch_index: int) -> list[list[Completion]]:
@@ -143,6 +167,12 @@ class HFBackend:
             text, ended = text[:cut], True
         finish = "stop" if ended or len(seq) < params.max_new_tokens else "length"
         return Completion(text=text, prompt_tokens=prompt_len, completion_tokens=len(seq), finish_reason=finish)
+
+
+def _prompt_too_long(index: int, size: str, context: int, max_new_tokens: int, model: str) -> PromptTooLong:
+    return PromptTooLong(f"a prompt of {size} does not fit the context of {model} ({context:,} tokens, "
+                         f"{max_new_tokens} of them kept for the answer); shorten it or drop it, or use a model "
+                         f"with a longer context (spar refuses such prompts rather than cut them)", index)
 
 
 def _eos_ids(model, tokenizer) -> list[int]:

@@ -7,9 +7,13 @@
 Each chat becomes one POST to `<base_url>/chat/completions` asking for `n`
 choices. Requests go out from a bounded thread pool, spread round-robin
 over the base URLs; a request that meets 429, a 5xx, a timeout or a broken
-connection is retried on the next URL after an exponential backoff with
-full jitter, up to `max_retries` times. Results return in input order.
-Only the standard library is used.
+connection, or a reply cut short (fewer bytes than its Content-Length) is
+retried on the next URL after an exponential backoff with full jitter, up
+to `max_retries` times. Results return in input order. A server that never
+answers, or refuses a request (HTTP 4xx: a bad key, an unknown model, a
+prompt over its context), is a one-line error naming the URL. A request's
+seed comes from the chat and the seed asked for, never from its position
+in the batch. Only the standard library is used.
 
 Servers the backend starts itself (data-parallel generation on one node):
 
@@ -27,6 +31,7 @@ checkpoint. Each server's output goes to a log file named in any error.
 from __future__ import annotations
 
 import atexit
+import http.client
 import itertools
 import json
 import os
@@ -40,11 +45,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
 from spar.backends.base import Chat, Completion, SamplingParams
+from spar.errors import UserError
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -80,6 +87,16 @@ class OpenAIBackend:
         self.base_urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
         if not self.base_urls:
             raise ValueError("openai backend: give at least one base URL, e.g. http://127.0.0.1:8000/v1")
+        for key, value, ok, what in (("concurrency", concurrency, concurrency >= 1, ">= 1"),
+                                     ("timeout", timeout, timeout > 0, "> 0 seconds"),
+                                     ("max_retries", max_retries, max_retries >= 0, ">= 0"),
+                                     ("backoff", backoff, backoff >= 0, ">= 0 seconds")):
+            if not ok:
+                raise UserError(f"openai backend: {key}={value!r}: must be {what}")
+        bad = [u for u in self.base_urls if not str(u).startswith(("http://", "https://"))]
+        if bad:
+            raise UserError(f"openai backend: base URL {bad[0]!r} must start with http:// or https://, "
+                            f"e.g. http://127.0.0.1:8000/v1")
         self.api_key = os.environ.get(api_key_env, "") if api_key_env else ""
         self.concurrency, self.timeout = concurrency, timeout
         self.max_retries, self.backoff, self.max_backoff = max_retries, backoff, max_backoff
@@ -163,30 +180,50 @@ class OpenAIBackend:
         if chat and chat[-1]["role"] == "assistant":  # a prefill: vLLM's and SGLang's extension
             body.update(add_generation_prompt=False, continue_final_message=True)
         if params.seed is not None:
-            # vLLM seeds choice j of a request with seed + j: requests n apart never share a sample's seed
-            body["seed"] = params.seed + index * params.n
+            body["seed"] = request_seed(chat, params)
         data = json.dumps(body).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        last_error = ""
+        last_error, tried = "", set()
         for attempt in range(self.max_retries + 1):
             with self._lock:
                 url = self.base_urls[next(self._next_url)].rstrip("/") + "/chat/completions"
+            tried.add(url)
             try:
                 req = urllib.request.Request(url, data=data, headers=headers, method="POST")
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                     return _parse(json.loads(resp.read()), params.n, url)
             except urllib.error.HTTPError as e:
                 if e.code not in RETRY_STATUS:
-                    detail = e.read()[:300].decode(errors="replace")
-                    raise RuntimeError(f"{url} answered HTTP {e.code}: {detail}") from None
+                    detail = " ".join(e.read()[:300].decode(errors="replace").split())
+                    # the server refused this request as asked (bad key, unknown model, prompt over its context)
+                    raise ServerError(f"{url} answered HTTP {e.code} to request {index} for model {self.name!r}: "
+                                      f"{detail or e.reason}") from None
                 last_error = f"HTTP {e.code}"
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError, json.JSONDecodeError) as e:
-                last_error = f"{type(e).__name__}: {e}"
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError, json.JSONDecodeError,
+                    http.client.HTTPException) as e:
+                # HTTPException: a reply cut short (IncompleteRead: fewer bytes than its Content-Length), a bad
+                # status line or a dropped connection; the next attempt asks again
+                last_error = f"{type(e).__name__}: {getattr(e, 'reason', None) or e}"
             if attempt < self.max_retries:
                 time.sleep(random.uniform(0, min(self.max_backoff, self.backoff * 2**attempt)))
-        raise RuntimeError(f"request {index} failed {self.max_retries + 1} times; last error: {last_error}")
+        raise ServerError(f"no answer from {', '.join(sorted(tried))}: request {index} failed {self.max_retries + 1} "
+                          f"times (last error: {last_error}); start the server or fix the base URL (--base-url, "
+                          f"options.base_urls), or raise timeout/max_retries for a slow one")
+
+
+class ServerError(UserError, RuntimeError):
+    """A server that does not answer (down, wrong URL) or refuses a request (HTTP 4xx): said in one line, naming
+    the URL, never a traceback. (A RuntimeError too, as callers caught before it was a user error.)"""
+
+
+def request_seed(chat: Chat, params: SamplingParams) -> int:
+    """The seed of one request, from the run's seed and the chat itself, not its position in the batch, so a chat
+    gets the same samples however the work is batched. vLLM seeds choice j with seed + j; seeds are multiples of
+    n apart, so two different chats share a sample's seed only if their hashes collide."""
+    digest = zlib.crc32(json.dumps(chat, sort_keys=True, ensure_ascii=False).encode())
+    return params.seed + params.n * (digest % (2**31 // params.n))
 
 
 def _parse(payload: dict, n: int, url: str) -> list[Completion]:

@@ -58,14 +58,9 @@ def run(args: argparse.Namespace) -> int:
 
 def refuse_overwrite(out: str, flag: str, inputs: dict[str, str | None]) -> None:
     """A UserError when output `out` (given as `flag`) is one of the `inputs` (flag -> path): it would be lost."""
-    target = Path(out)
-    if target.is_dir():
-        raise UserError(f"{flag} {out}: is a directory; give a file path")
-    for name, path in inputs.items():
-        if path and (target.resolve() == Path(path).resolve()
-                     or (target.exists() and Path(path).exists() and target.samefile(path))):
-            raise UserError(f"{flag} {out}: is also the {name} file; writing there would destroy it. "
-                            f"Give another {flag} path")
+    from spar.records import refuse_overwrite as refuse
+
+    refuse(out, flag, inputs)
 
 
 def _check_share(value: float, flag: str) -> None:
@@ -85,6 +80,8 @@ def _synth(args) -> int:
         raise UserError(f"--contamination-n {args.contamination_n}: must be at least 1 (8 is usual)")
     if args.n < 1:
         raise UserError(f"--n {args.n}: must be at least 1")
+    if not 0 <= args.heldout < 1:
+        raise UserError(f"--heldout {args.heldout}: must be a share in [0, 1) (0.1 = 10% held out)")
     instructions = synthesize(args.n, args.seed, args.heldout)
     if args.check_leaks:
         report = refuse_contamination([(i.id, i.prompt) for i in instructions], args.check_leaks,
@@ -102,6 +99,15 @@ def _synth(args) -> int:
 
 def _evolve(args) -> int:
     refuse_overwrite(args.out, "--out", {"--in": args.inp})  # evolved records are appended to --out
+    for flag, value, low in (("--chunk", args.chunk, 1), ("--retries", args.retries, 0),
+                             ("--max-new-tokens", args.max_new_tokens, 1)):
+        if value < low:
+            raise UserError(f"command line '{flag} {value}': must be >= {low}")
+    if args.base_url and args.backend != "openai":
+        raise UserError(f"--base-url: an openai backend setting, but --backend is {args.backend}; "
+                        f"add --backend openai, or drop --base-url")
+    refuse_overwrite(str(Path(args.out).with_name(Path(args.out).name + ".dropped")), "--out (its .dropped list)",
+                     {"--in": args.inp})
     from tqdm import tqdm
 
     from spar.backends import make_backend
@@ -136,9 +142,9 @@ def _evolve(args) -> int:
 
 def _stats(args) -> int:
     from spar.data.stats import format_stats, stats
-    from spar.records import Instruction, read_jsonl
+    from spar.records import read_instructions
 
-    s = stats(read_jsonl(args.file, Instruction))
+    s = stats(read_instructions(args.file))  # every record and constraint checked, file:line; empty refused
     print(json.dumps(s, indent=2) if args.json else format_stats(s))
     return 0
 
@@ -150,6 +156,8 @@ def _contamination(args) -> int:
         raise UserError(f"--n {args.n}: must be at least 1 (8 is the usual contamination threshold)")
     if args.max_share is not None:
         _check_share(args.max_share, "--max-share")
+    if args.examples < 0:
+        raise UserError(f"--examples {args.examples}: must be >= 0 (examples shown)")
     report = contamination(load_prompts(args.inp, "--in"), load_prompts(args.against, "--against"), args.n)
     if args.json:
         print(json.dumps({"n": report.n, "total": report.total, "contaminated": len(report.hits),

@@ -19,7 +19,8 @@ from pathlib import Path
 from spar.backends import SamplingParams
 from spar.config import JudgeConfig, ModelConfig, add_flags, flags_config
 from spar.errors import UserError
-from spar.records import Instruction, JsonlAppender, RecordError, Response, iter_jsonl, keys_in
+from spar.records import (Instruction, JsonlAppender, RecordError, Response, check_constraints, iter_jsonl, iter_lines,
+                          keys_in, refuse_overwrite, require_records)
 
 # A handful of instructions for the first run; several carry checkable constraints.
 DEMO = [
@@ -46,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-new-tokens", type=int, default=192)
     p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--base-url", action="append", default=None, help="openai backend: server URL (repeatable)")
+    add_backend_flags(p)
     p.add_argument("--strategy", default=None, choices=["greedy", "best_of_n", "bfs", "dfs"],
                    help="inference-time decoding with a judge (default: plain sampling with the flags above)")
     p.add_argument("--budget", type=int, default=4, help="with --strategy: generated responses allowed per input")
@@ -71,42 +72,89 @@ def load_instructions(source: str) -> list[Instruction]:
 
 
 def _load(source: str) -> list[tuple[str, list[dict], list[dict]]]:
+    return [(key, chat, cons) for key, chat, cons, _ in load_records(source)]
+
+
+def load_records(source: str) -> list[tuple[str, list[dict], list[dict], str]]:
+    """(id, chat, constraints, file:line) for every input; the whole file is checked first, errors name file:line."""
     if source == "builtin:demo":
-        return [(i, [{"role": "user", "content": p}], []) for i, p in DEMO]
+        return [(i, [{"role": "user", "content": p}], [], f"builtin:demo[{k}]") for k, (i, p) in enumerate(DEMO)]
     if source.startswith("builtin:"):
         raise UserError(f"unknown built-in input {source!r}; the built-in set is builtin:demo")
     path = Path(source)
     if not path.exists():
         raise FileNotFoundError(f"--in {source}: no such file")
-    items, seen = [], set()
-    for lineno, obj in enumerate(iter_jsonl(path), start=1):
-        where = f"{path}:{lineno}"
-        if not isinstance(obj, dict) or "id" not in obj:
-            raise RecordError(f"{where}: each line needs an \"id\" and a \"prompt\" or \"messages\"")
+    items, seen = [], {}
+    for where, obj in iter_lines(path):
+        if not isinstance(obj, dict) or not isinstance(obj.get("id"), (str, int)) or isinstance(obj.get("id"), bool):
+            raise RecordError(f"{where}: each line needs an \"id\" (a string) and a \"prompt\" or \"messages\"")
         key = str(obj["id"])
         if key in seen:
-            raise RecordError(f"{where}: duplicate id {key!r}; ids must be unique so a rerun can resume")
-        seen.add(key)
-        if isinstance(obj.get("messages"), list) and all(
-            isinstance(m, dict) and isinstance(m.get("content"), str) and m.get("role") for m in obj["messages"]
+            raise RecordError(f"{where}: duplicate id {key!r} (first on line {seen[key].rsplit(':', 1)[1]}); ids must "
+                              f"be unique so a rerun can resume")
+        seen[key] = where
+        messages = obj.get("messages")
+        if isinstance(messages, list) and messages and all(
+            isinstance(m, dict) and isinstance(m.get("content"), str) and m.get("role") in ROLES for m in messages
         ):
             chat = obj["messages"]
-        elif isinstance(obj.get("prompt"), str):
+        elif isinstance(obj.get("prompt"), str) and "messages" not in obj:
             chat = [{"role": "user", "content": obj["prompt"]}]
         else:
             raise RecordError(
-                f"{where}: id {key!r} has neither a string \"prompt\" nor \"messages\" "
-                "as a list of {\"role\", \"content\"} objects"
+                f"{where}: id {key!r} has neither a string \"prompt\" nor \"messages\" as a non-empty list of "
+                f"{{\"role\": user|assistant|system, \"content\": \"...\"}} objects"
             )
-        items.append((key, chat, obj.get("constraints") or []))
-    return items
+        items.append((key, chat, check_constraints(obj.get("constraints") or [], where), where))
+    return require_records(items, source, "inputs (instructions or chats)")
+
+
+ROLES = ("user", "assistant", "system")
+
+
+def add_backend_flags(p: argparse.ArgumentParser) -> None:
+    """The openai backend's connection settings as flags (in a config they are actor/refiner.options.<key>)."""
+    p.add_argument("--base-url", action="append", default=None,
+                   help="openai backend: server URL, e.g. http://127.0.0.1:8000/v1 (repeatable: several servers)")
+    p.add_argument("--timeout", type=float, default=None, help="openai backend: seconds per request (default: 120)")
+    p.add_argument("--concurrency", type=int, default=None, help="openai backend: requests in flight (default: 16)")
+    p.add_argument("--max-retries", type=int, default=None,
+                   help="openai backend: retries of a failed request (default: 8)")
+    p.add_argument("--api-key-env", default=None,
+                   help="openai backend: environment variable holding the API key (default: OPENAI_API_KEY)")
+
+
+def backend_options(args: argparse.Namespace, model: ModelConfig) -> dict:
+    """Constructor options for `model`'s backend from its settings and the openai flags; checked before a model
+    loads (a flag of another backend, or a value out of range, is a UserError naming the flag)."""
+    given = {flag: getattr(args, dest, None) for flag, dest in (
+        ("--base-url", "base_url"), ("--timeout", "timeout"), ("--concurrency", "concurrency"),
+        ("--max-retries", "max_retries"), ("--api-key-env", "api_key_env"))}
+    given = {k: v for k, v in given.items() if v is not None}
+    if given and model.backend != "openai":
+        flag = next(iter(given))
+        raise UserError(f"{flag}: an openai backend setting, but the backend is {model.backend}; "
+                        f"add --backend openai, or drop {flag}")
+    for flag, ok, what in (("--timeout", lambda x: x > 0, "> 0 seconds"), ("--concurrency", lambda x: x >= 1, ">= 1"),
+                           ("--max-retries", lambda x: x >= 0, ">= 0")):
+        if flag in given and not ok(given[flag]):
+            raise UserError(f"command line '{flag} {given[flag]}': must be {what}")
+    options = {"batch_size": model.batch_size} if model.backend == "hf" else {}
+    options.update(model.options)
+    names = {"--base-url": "base_urls", "--timeout": "timeout", "--concurrency": "concurrency",
+             "--max-retries": "max_retries", "--api-key-env": "api_key_env"}
+    options.update({names[flag]: value for flag, value in given.items()})
+    from spar.backends import check_options
+
+    check_options(model.backend, options, "the command line")
+    return options
 
 
 def generate_responses(backend, items, params: SamplingParams, out: Path, batch_size: int, progress=None) -> int:
     """Generate `params.n` answers per (id, chat) and append them to `out`; returns responses written."""
     written = 0
     per_call = max(1, batch_size // params.n)
-    with JsonlAppender(out) as w:
+    with JsonlAppender(out, lazy=True) as w:
         for start in range(0, len(items), per_call):
             batch = items[start : start + per_call]
             outs = backend.generate([chat for _, chat in batch], params)
@@ -119,29 +167,41 @@ def generate_responses(backend, items, params: SamplingParams, out: Path, batch_
     return written
 
 
+def check_flags(args: argparse.Namespace) -> tuple[ModelConfig, JudgeConfig, SamplingParams, dict]:
+    """Every flag checked (model, judge, sampling, backend options, budget), before any file is read."""
+    model, judge = settings(args)
+    params = SamplingParams(
+        n=args.n, temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
+        stop=tuple(args.stop), seed=args.seed,
+    )
+    if args.strategy and args.budget < 1:
+        raise UserError(f"command line '--budget {args.budget}': must be >= 1 (generated responses per input)")
+    if not args.strategy and args.refiner:
+        raise UserError("--refiner: only used with --strategy (the model that judges and refines); add --strategy "
+                        "or drop --refiner")
+    return model, judge, params, backend_options(args, model)
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from spar.backends import make_backend
 
-    model, _ = settings(args)  # bad flags stop here, before any file is read
+    model, _, params, options = check_flags(args)  # bad flags stop here, before any file is read
+    refuse_overwrite(args.out, "--out", {"--in": None if args.inp.startswith("builtin:") else args.inp})
     if args.strategy:
         return run_strategy(args)
-    items = load_inputs(args.inp)
-    params = SamplingParams(
-        n=args.n, temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
-        stop=tuple(args.stop), seed=args.seed,
-    )
+    records = load_records(args.inp)
+    items = [(k, c) for k, c, _, _ in records]
     out = Path(args.out)
     done = keys_in(out, "instruction_id")
     todo = [(k, c) for k, c in items if k not in done]
     if not todo:
         print(f"all {len(items)} inputs already answered in {out}; nothing to do")
         return 0
-    options = {"batch_size": model.batch_size} if model.backend == "hf" else {}
-    if model.backend == "openai" and args.base_url:
-        options["base_urls"] = args.base_url
     backend = make_backend(model.backend, model.name, **options)
+    check_context(backend, [c for _, c in todo], params.max_new_tokens,
+                  [w for k, _, _, w in records if k not in done])
     with tqdm(total=len(todo), desc="generate", unit="input", file=sys.stderr) as bar:
         written = generate_responses(backend, todo, params, out, model.batch_size, bar)
     print(f"wrote {written} responses for {len(todo)} inputs to {out}"
@@ -151,25 +211,39 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_context(backend, chats: list, max_new_tokens: int, wheres: list[str]) -> None:
+    """Refuse, before generating, a chat the model cannot hold (prompt + max_new_tokens over its context),
+    naming its file:line. Backends that cannot tell (a remote server) are left to refuse it themselves."""
+    from spar.backends.base import PromptTooLong
+
+    check = getattr(backend, "check_prompts", None)
+    if check is None:
+        return
+    try:
+        check(chats, max_new_tokens)
+    except PromptTooLong as e:
+        raise PromptTooLong(f"{wheres[e.index]}: {e}", e.index) from None
+
+
 def run_strategy(args: argparse.Namespace) -> int:
     """--strategy: inference-time tree search (or best-of-N) with a judge; one answer per input."""
     from spar.backends import make_backend
     from spar.commands.judge import build_judge
     from spar.decoding import decode
 
-    model, judge_cfg = settings(args)
-    instructions = load_instructions(args.inp)
+    model, judge_cfg, _, options = check_flags(args)
+    records = load_records(args.inp)
+    instructions = [Instruction(id=key, prompt=chat[-1]["content"], constraints=cons) for key, chat, cons, _ in records]
     out = Path(args.out)
     done = keys_in(out, "instruction_id")
     todo = [i for i in instructions if i.id not in done]
     if not todo:
         print(f"all {len(instructions)} inputs already answered in {out}; nothing to do")
         return 0
-    options = {"batch_size": model.batch_size} if model.backend == "hf" else {}
-    if model.backend == "openai" and args.base_url:
-        options["base_urls"] = args.base_url
     actor = make_backend(model.backend, model.name, **options)
     refiner = make_backend(model.backend, args.refiner, **options) if args.refiner else actor
+    check_context(actor, [[{"role": "user", "content": i.prompt}] for i in todo], args.max_new_tokens,
+                  [w for k, _, _, w in records if k not in done])
     judge = build_judge(judge_cfg, refiner, args.seed)
     answers = decode(todo, actor, judge, refiner, strategy=args.strategy, budget=args.budget,
                      max_new_tokens=args.max_new_tokens, seed=args.seed)

@@ -18,7 +18,9 @@ import sys
 from pathlib import Path
 
 from spar.config import ConfigError, JudgeConfig, ModelConfig, RunConfig, add_flags, flags_config
-from spar.records import JsonlAppender, Judgment, RecordError, Response, keys_in, read_instructions, read_jsonl
+from spar.commands.generate import add_backend_flags, backend_options
+from spar.records import (JsonlAppender, Judgment, RecordError, Response, from_dict, iter_lines, keys_in,
+                          read_instructions, refuse_overwrite, require_records)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -30,6 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_flags(p, JudgeConfig, "judge.", rename={"kind": "--judge"})
     add_flags(p, ModelConfig, "refiner.", rename={"name": "--model"}, exclude=("options",))
     add_flags(p, RunConfig, "", only=("seed",))
+    add_backend_flags(p)
 
 
 def settings(args: argparse.Namespace) -> tuple[JudgeConfig, ModelConfig, int]:
@@ -40,12 +43,35 @@ def settings(args: argparse.Namespace) -> tuple[JudgeConfig, ModelConfig, int]:
             flags_config(args, RunConfig, "").seed)
 
 
-def open_backend(model: ModelConfig):
-    """The backend of `model` (refiner.* or actor.* settings), as the loop opens it."""
+def open_backend(model: ModelConfig, options: dict | None = None):
+    """The backend of `model` (refiner.* or actor.* settings), as the loop opens it; `options` from
+    `backend_options` (the openai flags), else the model's own."""
     from spar.backends import make_backend
 
-    options = {"batch_size": model.batch_size} if model.backend == "hf" else {}
-    return make_backend(model.backend, model.name, **{**options, **model.options})
+    if options is None:
+        options = {"batch_size": model.batch_size} if model.backend == "hf" else {}
+        options.update(model.options)
+    return make_backend(model.backend, model.name, **options)
+
+
+def read_answers(path: str, cls, instructions: dict, instructions_path: str, what: str) -> list:
+    """Records of `cls` (Response, Negative) from `path`, each checked and answering a known instruction;
+    an empty file is refused. Errors name file:line."""
+    records = []
+    for where, obj in iter_lines(path):
+        r = from_dict(cls, obj, where)
+        if r.instruction_id not in instructions:
+            raise RecordError(f"{where}: instruction id {r.instruction_id!r} is not in {instructions_path}")
+        records.append(r)
+    return require_records(records, path, what)
+
+
+def check_judge_context(backend, items: list, max_new_tokens: int, wheres: list[str]) -> None:
+    """Refuse up front a judge prompt (instruction + response) the judge model cannot hold, naming file:line."""
+    from spar.commands.generate import check_context
+    from spar.prompts import judge_chat
+
+    check_context(backend, [judge_chat(inst.prompt, text) for inst, text in items], max_new_tokens, wheres)
 
 
 def build_judge(cfg: JudgeConfig, backend, seed: int):
@@ -75,25 +101,32 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     judge_cfg, model_cfg, seed = settings(args)  # bad flags stop here, before any file is read
+    options = backend_options(args, model_cfg) if judge_cfg.kind != "verifier" else None
+    refuse_overwrite(args.out, "--out", {"--in": args.inp, "--instructions": args.instructions})
     instructions = {i.id: i for i in read_instructions(args.instructions)}
-    responses = read_jsonl(args.inp, Response)
-    for lineno, r in enumerate(responses, start=1):
-        if r.instruction_id not in instructions:
-            raise RecordError(f"{args.inp}:{lineno}: instruction id {r.instruction_id!r} is not in {args.instructions}")
+    responses = read_answers(args.inp, Response, instructions, args.instructions, "Response records")
+    wheres = [w for w, _ in iter_lines(args.inp)]
     out = Path(args.out)
     done = keys_in(out, "response_id")
-    todo = [r for r in responses if r.id not in done]
+    todo = [(r, w) for r, w in zip(responses, wheres) if r.id not in done]
     if not todo:
         print(f"all {len(responses)} responses already judged in {out}; nothing to do")
         return 0
-    judge = build_judge(judge_cfg, None if judge_cfg.kind == "verifier" else open_backend(model_cfg), seed)
+    backend = None if judge_cfg.kind == "verifier" else open_backend(model_cfg, options)
+    if backend is not None:
+        check_judge_context(backend, [(instructions[r.instruction_id], r.text) for r, _ in todo],
+                            judge_cfg.max_new_tokens, [w for _, w in todo])
+    judge = build_judge(judge_cfg, backend, seed)
+    todo = [r for r, _ in todo]
     counts = {"yes": 0, "no": 0, "abstain": 0}
-    with JsonlAppender(out) as w, tqdm(total=len(todo), desc="judge", unit="response", file=sys.stderr) as bar:
+    with (JsonlAppender(out, lazy=True) as w,
+          tqdm(total=len(todo), desc="judge", unit="response", file=sys.stderr) as bar):
         for start in range(0, len(todo), args.chunk):
             chunk = todo[start : start + args.chunk]
             for r, v in zip(chunk, judge.judge([(instructions[r.instruction_id], r.text) for r in chunk])):
                 w.write(judgment_of(r, v))
                 counts[v.label] += 1
             bar.update(len(chunk))
-    print(f"judged {len(todo)} responses into {out}: {counts['yes']} yes, {counts['no']} no, {counts['abstain']} abstain")
+    print(f"judged {len(todo)} responses into {out}: {counts['yes']} yes, {counts['no']} no, "
+          f"{counts['abstain']} abstain")
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,7 +34,29 @@ def run(args: argparse.Namespace) -> int:
 
     from spar.selfplay.loop import Loop, format_summary
 
-    summary = Loop(cfg).run()
+    loop = Loop(cfg)
+    summary = loop.run()
     print(format_summary(summary))
     print(json.dumps(summary))
+    note = untrained_note(loop)
+    if note:
+        print(note, file=sys.stderr)
     return 0
+
+
+def untrained_note(loop) -> str:
+    """A plain sentence when the run trained nothing (no pairs, no RFT data, or training switched off), so a table
+    of unchanged scores is not mistaken for a result; empty when something was trained."""
+    rd, cfg = loop.rd, loop.cfg
+    stages = [(t, role) for t in range(cfg.iterations) for role in ("train_actor", "train_refiner") if rd.done(t, role)]
+    if not stages or any(rd.stage(t, role).get("trained") for t, role in stages):
+        return ""
+    iterations = sorted({t for t, _ in stages})
+    pairs = sum(rd.stage(t, "pairs").get(f"{cfg.pairs.train_on}_pairs", 0) for t in iterations)
+    examples = sum(rd.stage(t, "rft").get("count", 0) for t in iterations)
+    why = ["train.actor=false" if not cfg.train.actor else f"{pairs} {cfg.pairs.train_on} pairs for DPO",
+           "train.refiner=false" if not cfg.train.refiner else f"{examples} RFT examples"]
+    return (f"note: this run trained nothing ({' and '.join(why)} over {len(iterations)} iteration(s)): "
+            f"the models after each iteration are the models it started with. To train, the search must find "
+            f"refinements (more instructions, data.n; a larger model; search.branch/max_depth) - see "
+            f"{rd.root / 'manifest.json'} for the counts per stage")

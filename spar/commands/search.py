@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 
 from spar.config import JudgeConfig, ModelConfig, SearchConfig, add_flags, flags_config
-from spar.records import JsonlAppender, Negative, RecordError, keys_in, read_instructions, read_jsonl
+from spar.commands.generate import add_backend_flags, backend_options
+from spar.records import JsonlAppender, Negative, iter_lines, keys_in, read_instructions, refuse_overwrite
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,6 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_flags(p, SearchConfig, "search.")
     add_flags(p, JudgeConfig, "judge.", rename={"kind": "--judge", "n": "--n"}, prefix="--judge-")
     add_flags(p, ModelConfig, "refiner.", rename={"name": "--model"}, exclude=("options",))
+    add_backend_flags(p)
 
 
 def settings(args: argparse.Namespace) -> tuple[SearchConfig, JudgeConfig, ModelConfig]:
@@ -39,26 +41,33 @@ def settings(args: argparse.Namespace) -> tuple[SearchConfig, JudgeConfig, Model
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from spar.commands.judge import build_judge, open_backend
+    from spar.commands.generate import check_context
+    from spar.commands.judge import build_judge, open_backend, read_answers
     from spar.search.engine import Root, search_trees
 
     cfg, judge_cfg, model_cfg = settings(args)  # bad flags stop here, before any file is read
+    options = backend_options(args, model_cfg)
+    refuse_overwrite(args.out, "--out", {"--in": args.inp, "--instructions": args.instructions})
     instructions = {i.id: i for i in read_instructions(args.instructions)}
-    negatives = read_jsonl(args.inp, Negative)
-    for lineno, n in enumerate(negatives, start=1):
-        if n.instruction_id not in instructions:
-            raise RecordError(f"{args.inp}:{lineno}: instruction id {n.instruction_id!r} is not in {args.instructions}")
+    negatives = read_answers(args.inp, Negative, instructions, args.instructions, "Negative records")
+    wheres = [w for w, _ in iter_lines(args.inp)]
     out = Path(args.out)
     done = keys_in(out, "instruction_id")
     todo = [n for n in negatives if n.instruction_id not in done]
     if not todo:
         print(f"all {len(negatives)} trees already in {out}; nothing to do")
         return 0
-    backend = open_backend(model_cfg)
+    backend = open_backend(model_cfg, options)
+    from spar.prompts import refine_chat
+
+    todo_wheres = [w for n, w in zip(negatives, wheres) if n.instruction_id not in done]
+    check_context(backend, [refine_chat(instructions[n.instruction_id].prompt, n.text, n.critique) for n in todo],
+                  cfg.max_new_tokens, todo_wheres)
     judge = build_judge(judge_cfg, backend, cfg.seed)
     roots = [Root(instructions[n.instruction_id], n.text, n.critique, n.votes, n.value) for n in todo]
     stats = {"ok": 0, "done": 0}
-    with JsonlAppender(out) as w, tqdm(total=len(roots), desc=f"search ({cfg.strategy})", unit="tree", file=sys.stderr) as bar:
+    with (JsonlAppender(out, lazy=True) as w,
+          tqdm(total=len(roots), desc=f"search ({cfg.strategy})", unit="tree", file=sys.stderr) as bar):
         def progress(tree, generated):
             stats["done"] += 1
             stats["ok"] += tree.success

@@ -17,7 +17,7 @@ from typing import Any
 
 from spar.constraints import get
 from spar.errors import UserError
-from spar.records import Instruction, RecordError, iter_jsonl
+from spar.records import Instruction, RecordError, iter_lines
 
 
 @dataclass
@@ -43,7 +43,11 @@ def load_ifeval(source: str | Path) -> list[IFEvalRow]:
     path = Path(source)
     if not path.exists():
         raise FileNotFoundError(f"IFEval data {path} not found; give the path of an IFEval-format JSONL file")
-    return [parse_row(obj, f"{path}:{lineno}") for lineno, obj in enumerate(iter_jsonl(path), start=1)]
+    rows = [parse_row(obj, where) for where, obj in iter_lines(path)]
+    if not rows:
+        raise RecordError(f"{path}: no IFEval rows (the file is empty or holds only blank lines); each line needs "
+                          f"key, prompt, instruction_id_list and kwargs")
+    return rows
 
 
 def parse_row(obj: Any, where: str) -> IFEvalRow:
@@ -55,6 +59,12 @@ def parse_row(obj: Any, where: str) -> IFEvalRow:
     ids, kwargs = obj["instruction_id_list"], obj["kwargs"]
     if not isinstance(ids, list) or not isinstance(kwargs, list) or len(ids) != len(kwargs):
         raise RecordError(f"{where}: instruction_id_list and kwargs must be lists of the same length")
+    if not isinstance(obj["prompt"], str):
+        raise RecordError(f"{where}: prompt must be a string, got {type(obj['prompt']).__name__}")
+    if isinstance(obj["key"], bool) or not isinstance(obj["key"], (int, str)):
+        raise RecordError(f"{where}: key must be an integer or a string, got {obj['key']!r}")
+    if not all(isinstance(i, str) for i in ids) or not all(isinstance(k, dict) or k is None for k in kwargs):
+        raise RecordError(f"{where}: instruction_id_list must hold strings and kwargs objects (or null)")
     clean = []
     for cid, kw in zip(ids, kwargs):
         try:

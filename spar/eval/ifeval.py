@@ -28,7 +28,7 @@ from pathlib import Path
 from spar.constraints import get
 from spar.data.ifeval import IFEvalRow, load_ifeval
 from spar.errors import UserError
-from spar.records import JsonlAppender, RecordError, iter_jsonl
+from spar.records import JsonlAppender, RecordError, iter_lines, refuse_overwrite, write_jsonl
 
 
 def loose_variants(response: str) -> list[str]:
@@ -112,20 +112,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=16)
 
 
+OUTPUTS = ("responses.jsonl", "metrics.json", "table.txt")  # what `spar eval ifeval` writes into --out
+
+
 def run(args: argparse.Namespace) -> int:
+    # every flag and input is checked before a model loads or a file is written
+    for flag, value, low in (("--limit", args.limit, 1), ("--max-new-tokens", args.max_new_tokens, 1),
+                             ("--batch-size", args.batch_size, 1)):
+        if value is not None and value < low:
+            raise UserError(f"command line '{flag} {value}': must be >= {low}")
+    refuse_overwrite(args.out, "--out", {"--data": None if str(args.data).startswith("hf:") else args.data,
+                                         "--responses": args.responses}, directory=True, writes=OUTPUTS)
     all_rows = load_ifeval(args.data)
     rows = all_rows[: args.limit] if args.limit else all_rows
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     t = time.time()
     if args.responses:
         responses = responses_for(rows, args.responses, all_rows)
-        with open(out / "responses.jsonl", "w", encoding="utf-8") as f:
-            for row, resp in zip(rows, responses):
-                f.write(json.dumps({"key": row.key, "prompt": row.prompt, "response": resp}, ensure_ascii=False)
-                        + "\n")
+        out.mkdir(parents=True, exist_ok=True)
+        write_jsonl(out / "responses.jsonl",
+                    [{"key": row.key, "prompt": row.prompt, "response": resp} for row, resp in zip(rows, responses)])
     else:
         from spar.backends import SamplingParams, make_backend
+        from spar.commands.generate import check_context
 
         params = SamplingParams(max_new_tokens=args.max_new_tokens)
         # answers are appended as they come, so a run cut short (a full IFEval run on a CPU takes about an hour)
@@ -141,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
             options = {"batch_size": args.batch_size} if args.backend == "hf" else {}
             backend = make_backend(args.backend, args.model, **options)
             chats = [[{"role": "user", "content": r.prompt}] for r in todo]
+            check_context(backend, chats, args.max_new_tokens, [f"{args.data} key {r.key}" for r in todo])
             with JsonlAppender(path) as w:
                 for i in range(0, len(todo), args.batch_size):
                     batch = todo[i:i + args.batch_size]
@@ -165,8 +175,7 @@ def answered(path: Path, model: str, max_new_tokens: int) -> dict[str, str]:
         return {}
     JsonlAppender(path).close()  # opening repairs a half-written last line
     done: dict[str, str] = {}
-    for n, obj in enumerate(iter_jsonl(path), 1):
-        where = f"{path}: record {n}"
+    for where, obj in iter_lines(path):
         if not (isinstance(obj, dict) and isinstance(obj.get("prompt"), str) and isinstance(obj.get("response"), str)):
             raise RecordError(f"{where}: each line needs string fields \"prompt\" and \"response\"; this is not "
                               f"an answers file of `spar eval ifeval`: give another --out")
@@ -180,13 +189,14 @@ def answered(path: Path, model: str, max_new_tokens: int) -> dict[str, str]:
 
 def responses_for(rows: list[IFEvalRow], path: str, all_rows: list[IFEvalRow] | None = None) -> list[str]:
     """Responses from a JSONL of {prompt, response}, matched to rows by prompt text."""
-    from spar.records import iter_jsonl
-
     by_prompt: dict[str, str] = {}
-    for lineno, obj in enumerate(iter_jsonl(path), start=1):
+    for where, obj in iter_lines(path):
         if not (isinstance(obj, dict) and isinstance(obj.get("prompt"), str) and isinstance(obj.get("response"), str)):
-            raise RecordError(f"{path}:{lineno}: each line needs string fields \"prompt\" and \"response\"")
+            raise RecordError(f"{where}: each line needs string fields \"prompt\" and \"response\"")
         by_prompt[obj["prompt"]] = obj["response"]
+    if not by_prompt:
+        raise RecordError(f"{path}: no responses in the file (it is empty or holds only blank lines); each line "
+                          f"needs \"prompt\" and \"response\"")
     known = {r.prompt for r in (all_rows or rows)}
     unknown = [p for p in by_prompt if p not in known]
     if unknown:

@@ -31,7 +31,7 @@ from spar.backends.base import Backend, SamplingParams
 from spar.errors import UserError
 from spar.judge import LLMJudge, verifier_verdict
 from spar.parsing import parse_preference
-from spar.records import Instruction, RecordError
+from spar.records import Instruction, RecordError, refuse_overwrite
 
 PAIRWISE = """Which response follows the instruction better?
 
@@ -225,11 +225,18 @@ def run(args: argparse.Namespace) -> int:
         if out.exists() and out.resolve() == Path(args.data).resolve():
             raise UserError(f"--out {args.out}: is the --data file; writing the metrics there would destroy it. "
                             "Give another path")
+        refuse_overwrite(args.out, "--out", {"--data": args.data})  # also a link or another name for it
     if args.pointwise:
         items = load_pointwise(args.data)
+        asked = [(i.prompt, r, i.id) for i, r in items]
     else:
         rows = load_pairs(args.data)
+        asked = [(r.input, o, f"{args.data} row {k + 1}") for k, r in enumerate(rows) for o in (r.output_1, r.output_2)]
     backend = make_backend(args.backend, args.model)
+    from spar.commands.generate import check_context
+    from spar.prompts import judge_chat
+
+    check_context(backend, [judge_chat(p, r) for p, r, _ in asked], args.max_new_tokens, [w for _, _, w in asked])
     judge = LLMJudge(backend, n=args.n, max_new_tokens=args.max_new_tokens, seed=args.seed)
     metrics = pointwise_agreement(items, judge) if args.pointwise else evaluate_pairs(rows, judge, backend, args.seed)
     text = json.dumps(metrics, indent=2)
