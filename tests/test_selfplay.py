@@ -104,3 +104,23 @@ def test_cpu_preset_on_the_embedded_model_small(tmp_path):
                  "search.max_depth=1", "search.max_new_tokens=96", "eval.max_new_tokens=48"]) == 0
     manifest = json.loads((tmp_path / "cpu-smollm2" / "manifest.json").read_text())
     assert manifest["iterations"]["0"]["eval"]["status"] == "done"
+
+
+def test_model_name_typo_is_refused_before_anything_is_written(tmp_path, capsys):
+    """A typo in a model name used to surface only when the model loaded, after config.yaml was written,
+    so the corrected command was then refused as a different config."""
+    assert run_cli(tmp_path, "actor.name=tiny-randon") == 2
+    err = capsys.readouterr().err
+    assert "actor.name='tiny-randon': no such model" in err and "did you mean tiny-random?" in err
+    assert not (tmp_path / "loop").exists() or not any((tmp_path / "loop").iterdir())
+
+
+def test_model_names_that_may_exist_are_accepted(tmp_path):
+    from spar.models import check_model_name
+
+    (tmp_path / "m").mkdir()
+    for name in ("tiny-random", "smollm2-135m-instruct", "HuggingFaceTB/SmolLM2-135M-Instruct", str(tmp_path / "m")):
+        check_model_name(name, "actor.name")
+    for name in ("tiny-randon", "a/b/c", "./missing", "no such"):
+        with pytest.raises(ValueError, match="no such model"):
+            check_model_name(name, "actor.name")

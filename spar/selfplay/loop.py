@@ -168,6 +168,10 @@ class Loop:
         for role in ("actor", "refiner"):  # before any model loads: an unknown option would fail only then
             mc = getattr(cfg, role)
             check_options(mc.backend, mc.options, f"{role}.options")
+            if mc.backend in ("hf", "vllm"):  # an openai server names its models as it likes
+                from spar.models import check_model_name
+
+                check_model_name(mc.name, f"{role}.name")
         for key, s in (("train.dpo", cfg.train.dpo), ("train.rft", cfg.train.rft)):
             if s.accelerate_config and not Path(s.accelerate_config).exists():
                 raise FileNotFoundError(f"{key}.accelerate_config={s.accelerate_config}: file not found (relative paths "
