@@ -24,7 +24,7 @@ import pytest
 
 pytest.importorskip("fastapi")
 openai = pytest.importorskip("openai")
-import httpx  # noqa: E402  (openai depends on it)
+import httpx  # noqa: E402  (in the test extra: newer openai releases no longer bring it)
 import uvicorn  # noqa: E402
 
 from spar.backends.scripted import ScriptedBackend  # noqa: E402
