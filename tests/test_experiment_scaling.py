@@ -144,3 +144,21 @@ def test_negated_config_key_is_refused(tmp_path, capsys):
     cfg.write_text("no_search_prefill: true\n")
     assert main(["experiment", "scaling", "--config", str(cfg)]) == 2
     assert "write 'search_prefill': false" in capsys.readouterr().err
+
+
+
+def test_the_cpu_preset_opens_with_its_command_and_its_settings_are_valid():
+    """configs/experiments/ holds experiment presets (configs/*.yaml are run presets, tested in test_config.py)."""
+    import argparse
+    from pathlib import Path
+
+    from spar.experiments import scaling
+
+    preset = Path(__file__).resolve().parents[1] / "configs" / "experiments" / "scaling-cpu.yaml"
+    assert preset.read_text().splitlines()[0] == "# spar experiment scaling --config configs/experiments/scaling-cpu.yaml"
+    parser = argparse.ArgumentParser()
+    scaling.add_arguments(parser)
+    args = parser.parse_args(["--config", str(preset)])
+    scaling.apply_config(args, args._flag_dests)  # an unknown key would be a UserError
+    s, model, judge, search = scaling.settings(args)  # every value in range
+    assert s.budgets == [1, 2, 4, 8] and judge.kind == "hybrid" and model.name == "smollm2-135m-instruct"

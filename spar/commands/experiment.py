@@ -1,6 +1,6 @@
 """`spar experiment NAME`: rerun one of the paper's experiments on your model.
 
-    spar experiment scaling --config configs/exp-scaling-cpu.yaml
+    spar experiment scaling --config configs/experiments/scaling-cpu.yaml
     spar experiment scaling --model tiny-random --judge verifier --n 4 --budgets 1,2,4
     spar experiment scaling --help
 

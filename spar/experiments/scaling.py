@@ -1,6 +1,6 @@
 """Decoding scaling (the paper's Figure 5): answer quality against the budget of generated responses.
 
-    spar experiment scaling --config configs/exp-scaling-cpu.yaml
+    spar experiment scaling --config configs/experiments/scaling-cpu.yaml
     spar experiment scaling --model smollm2-135m-instruct --judge hybrid --n 32 --budgets 1,2,4,8,16 \\
         --strategies greedy,best_of_n,bfs,dfs --out runs/exp/scaling
     spar experiment scaling --model M --ifeval-data ifeval.jsonl --n 100   # IFEval strict/loose too
