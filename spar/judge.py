@@ -97,10 +97,17 @@ def tally(votes: list[dict[str, Any]], min_valid: int = 1) -> tuple[float | None
     if yes + no < max(1, min_valid):
         return None, "abstain", ""
     label = "yes" if yes > no else "no" if no > yes else "abstain"
+    return yes / (yes + no), label, agreeing_critique(votes, label) or ""
+
+
+def agreeing_critique(votes: list[dict[str, Any]], label: str, whole_only: bool = False) -> str | None:
+    """The first critique whose vote says `label`, preferring one not cut by max_new_tokens; with
+    `whole_only` a cut one is never returned (None instead), as for a training target."""
     agreeing = [v for v in votes if v["verdict"] == label]
-    # a critique cut by max_new_tokens is kept only when no whole one agrees
-    best = next((v for v in agreeing if not v.get("truncated")), agreeing[0] if agreeing else None)
-    return yes / (yes + no), label, best["critique"] if best else ""
+    whole = next((v for v in agreeing if not v.get("truncated")), None)
+    if whole is not None:
+        return whole["critique"]
+    return None if whole_only or not agreeing else agreeing[0]["critique"]
 
 
 class LLMJudge:

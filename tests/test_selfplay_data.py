@@ -391,9 +391,10 @@ def test_rft_critique_from_a_truncated_vote_is_not_a_target():
     critiques = sorted(e.messages[-1]["content"] for e in examples if e.kind == "judge")
     assert critiques == ["whole no", "whole stage"]
     assert counts["truncated"] == 1  # the positive node had no whole critique
+    # accepted, a cut critique is used where no whole one agrees; a whole one is still preferred
     accepted = build_rft([tree], js, rs, {"i1": inst(1)}, RFTDataConfig(accept_truncated=True), "llm", seed=0)
-    assert sorted(e.messages[-1]["content"] for e in accepted if e.kind == "judge") == ["cut no", "cut stage",
-                                                                                         "cut yes"]
+    assert sorted(e.messages[-1]["content"] for e in accepted if e.kind == "judge") == ["cut yes", "whole no",
+                                                                                         "whole stage"]
 
 
 def test_sampled_pair_never_chooses_a_truncated_response_unless_accepted():

@@ -44,22 +44,6 @@ from spar.records import Instruction, Judgment, Response, RFTExample, Tree
 from spar.search.tree import path_to
 
 
-def _majority(votes: list[dict], accept_truncated: bool) -> tuple[str, str | None] | None:
-    """(label, critique) of the majority of valid votes; None on a tie or no valid vote.
-
-    The critique is the first vote agreeing with the majority that was not
-    cut by max_new_tokens (None when every such vote was cut).
-    """
-    yes = sum(v["verdict"] == "yes" for v in votes)
-    no = sum(v["verdict"] == "no" for v in votes)
-    if yes == no:
-        return None
-    label = "yes" if yes > no else "no"
-    whole = (v["critique"] for v in votes
-             if v["verdict"] == label and (accept_truncated or not v.get("truncated", False)))
-    return label, next(whole, None)
-
-
 def _trusted(label: str, verifier: dict | None, use_verifier: bool) -> bool:
     return not use_verifier or verifier is None or (label == "yes") == verifier["passed"]
 
@@ -109,6 +93,7 @@ def build_rft(trees: Sequence[Tree], judgments: Sequence[Judgment], responses: S
     max_new_tokens), "duplicates" and "capped".
     """
     from spar.constraints import is_soft, verify
+    from spar.judge import agreeing_critique, tally
 
     use_verifier, hybrid = judge_kind != "llm", judge_kind == "hybrid"
     keep_cut = cfg.accept_truncated
@@ -119,13 +104,13 @@ def build_rft(trees: Sequence[Tree], judgments: Sequence[Judgment], responses: S
     def critique_of(votes: list[dict], verdict: str, verifier: dict | None) -> tuple[str, str] | None:
         """A critique from the majority of `votes`, if that majority is the judge's `verdict` (not an abstention,
         e.g. too few valid votes) and, with a verifier-grounded judge, agrees with code."""
-        majority = _majority(votes, keep_cut)
-        if majority is None or majority[0] != verdict or not _trusted(verdict, verifier, use_verifier):
+        if tally(votes)[1] != verdict or not _trusted(verdict, verifier, use_verifier):
             return None
-        if majority[1] is None:
+        critique = agreeing_critique(votes, verdict, whole_only=not keep_cut)
+        if critique is None:  # every agreeing critique was cut by max_new_tokens
             left_out["truncated"] += 1
             return None
-        return majority  # type: ignore[return-value]
+        return verdict, critique
 
     for tree in trees:
         inst = instructions[tree.instruction_id]
