@@ -1,17 +1,16 @@
 """The openai backend against real HTTP servers on 127.0.0.1 that the test starts."""
 
-import json
 import random
 import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from chat_server import ChatServer, choices, send_json
 
 from spar.backends import SamplingParams, make_backend
 
 
-class Server:
+class Server(ChatServer):
     """A chat-completions server; `fail_rate` of requests get 429/500 or a dropped connection."""
 
     def __init__(self, fail_rate=0.0, seed=0):
@@ -20,48 +19,24 @@ class Server:
         self.answered = Counter()
         self.seen = []
         self.lock = threading.Lock()
-        server = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with server.lock:
-                    server.seen.append((self.headers.get("Authorization"), body))
-                    roll = server.rng.random()
-                if roll < server.fail_rate / 3:
-                    self.connection.close()  # drop the connection without an answer
-                    return
-                if roll < server.fail_rate:
-                    self.send_response(429 if roll < 2 * server.fail_rate / 3 else 500)
-                    self.end_headers()
-                    return
-                prompt = body["messages"][-1]["content"]
-                with server.lock:
-                    server.answered[prompt] += 1
-                reply = {
-                    "choices": [
-                        {"index": i, "message": {"role": "assistant", "content": f"{prompt}|{i}"}, "finish_reason": "stop"}
-                        for i in range(body["n"])
-                    ],
-                    "usage": {"prompt_tokens": 3, "completion_tokens": 2 * body["n"]},
-                }
-                data = json.dumps(reply).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def answer(self, handler, body):
+        with self.lock:
+            self.seen.append((handler.headers.get("Authorization"), body))
+            roll = self.rng.random()
+        if roll < self.fail_rate / 3:
+            handler.connection.close()  # drop the connection without an answer
+            return
+        if roll < self.fail_rate:
+            handler.send_response(429 if roll < 2 * self.fail_rate / 3 else 500)
+            handler.end_headers()
+            return
+        prompt = body["messages"][-1]["content"]
+        with self.lock:
+            self.answered[prompt] += 1
+        send_json(handler, 200, {"choices": choices([f"{prompt}|{i}" for i in range(body["n"])]),
+                                 "usage": {"prompt_tokens": 3, "completion_tokens": 2 * body["n"]}})
 
 
 @pytest.fixture

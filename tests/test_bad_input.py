@@ -15,10 +15,10 @@ import json
 import resource
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from chat_server import ChatServer, choices, send_json
 
 from spar.cli import main
 
@@ -360,48 +360,25 @@ def test_a_run_that_trains_nothing_says_so(tmp_path, capsys):
 # ---- the openai backend against servers that misbehave --------------------------------------
 
 
-class FlakyServer:
+class FlakyServer(ChatServer):
     """A chat-completions server on 127.0.0.1; `plan` holds what each successive request gets: "short" (a body
     shorter than its Content-Length, then the connection closes), an HTTP status, or "ok"."""
 
     def __init__(self, plan=()):
         self.plan, self.seen, self.lock = list(plan), [], threading.Lock()
-        server = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
+    def answer(self, handler, body):
+        with self.lock:
+            self.seen.append(body)
+            what = self.plan.pop(0) if self.plan else "ok"
+        if isinstance(what, int):
+            send_json(handler, what, {"error": {"message": "model 'm' does not exist"}})
+        else:
+            send_json(handler, 200, {"choices": choices([f"answer {i}" for i in range(body["n"])])},
+                      cut=what == "short")
 
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with server.lock:
-                    server.seen.append(body)
-                    what = server.plan.pop(0) if server.plan else "ok"
-                if isinstance(what, int):
-                    data = json.dumps({"error": {"message": "model 'm' does not exist"}}).encode()
-                    self.send_response(what)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                    return
-                n = body["n"]
-                data = json.dumps({"choices": [{"index": i, "message": {"content": f"answer {i}"},
-                                                "finish_reason": "stop"} for i in range(n)]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data[: len(data) // 2] if what == "short" else data)
-                if what == "short":
-                    self.close_connection = True
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    stop = ChatServer.close
 
 
 @pytest.fixture

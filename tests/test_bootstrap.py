@@ -6,11 +6,10 @@ then starts from the bootstrap's checkpoints, and a rerun skips the finished sta
 """
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from chat_server import ChatServer, choices, send_json
 
 from spar.backends.scripted import ScriptedBackend
 from spar.config import load_config
@@ -99,34 +98,17 @@ def test_teacher_free_bootstrap_in_the_loop(tmp_path, monkeypatch):
     assert (tmp_path / "loop" / "manifest.json").read_text() == before
 
 
-class Teacher:
+class Teacher(ChatServer):
     """An OpenAI-compatible chat server playing a capable teacher on the quote instructions."""
 
     def __init__(self):
         self.requests = []
+        super().__init__()
 
-        teacher = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                teacher.requests.append(body)
-                text = teacher.reply(body["messages"])
-                data = json.dumps({"choices": [{"index": i, "message": {"role": "assistant", "content": text},
-                                                "finish_reason": "stop"} for i in range(body.get("n", 1))],
-                                   "usage": {"prompt_tokens": 1, "completion_tokens": 1}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+    def answer(self, handler, body):
+        self.requests.append(body)
+        send_json(handler, 200, {"choices": choices([self.reply(body["messages"])] * body.get("n", 1)),
+                                 "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
 
     @staticmethod
     def reply(messages):
@@ -138,10 +120,6 @@ class Teacher:
             quoted = response.startswith('"') and response.endswith('"')
             return "Quoted.\nVerdict: Yes" if quoted else "It is not wrapped in double quotes.\nVerdict: No"
         return '"A teacher\'s note."'
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def test_teacher_bootstrap_against_a_local_server(tmp_path, monkeypatch):
