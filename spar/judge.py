@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from spar.backends.base import Backend, Chat, Completion, SamplingParams
+from spar.config import JudgeConfig
 from spar.constraints import get, is_soft, verify
 from spar.parsing import parse_verdict
 from spar.prompts import checked_note, judge_chat
@@ -209,6 +210,20 @@ def _combine(code: Verdict, llm: Verdict | None) -> Verdict:
         return Verdict(votes=llm.votes, value=0.0, label="no", critique=code.critique, verifier=code.verifier)
     critique = llm.critique if llm.label != "yes" else code.critique + "\n" + llm.critique
     return Verdict(votes=llm.votes, value=llm.value, label=llm.label, critique=critique.strip(), verifier=code.verifier)
+
+
+def judge_from_config(cfg: JudgeConfig, backend: Backend | None, seed: int, kind: str | None = None):
+    """The judge the `judge.*` settings describe, asking `backend` (None for the verifier judge). The loop,
+    the verbs and the server all build their judge here; `kind` overrides `cfg.kind` (an LLM judge for soft
+    constraints, say)."""
+    kind = kind or cfg.kind
+    if kind == "verifier":
+        return make_judge("verifier")
+    options = dict(n=cfg.n, temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens, resample=cfg.resample,
+                   min_valid=cfg.min_valid, seed=seed)
+    if kind == "hybrid":
+        options["always_llm"] = cfg.always_llm
+    return make_judge(kind, backend, **options)
 
 
 def make_judge(kind: str, backend: Backend | None = None, **options):

@@ -228,7 +228,7 @@ def check_context(backend, chats: list, max_new_tokens: int, wheres: list[str]) 
 def run_strategy(args: argparse.Namespace) -> int:
     """--strategy: inference-time tree search (or best-of-N) with a judge; one answer per input."""
     from spar.backends import make_backend
-    from spar.commands.judge import build_judge
+    from spar.judge import judge_from_config
     from spar.decoding import decode
 
     model, judge_cfg, _, options = check_flags(args)
@@ -244,7 +244,7 @@ def run_strategy(args: argparse.Namespace) -> int:
     refiner = make_backend(model.backend, args.refiner, **options) if args.refiner else actor
     check_context(actor, [[{"role": "user", "content": i.prompt}] for i in todo], args.max_new_tokens,
                   [w for k, _, _, w in records if k not in done])
-    judge = build_judge(judge_cfg, refiner, args.seed)
+    judge = judge_from_config(judge_cfg, refiner, args.seed)
     answers = decode(todo, actor, judge, refiner, strategy=args.strategy, budget=args.budget,
                      max_new_tokens=args.max_new_tokens, seed=args.seed)
     with JsonlAppender(out) as w:

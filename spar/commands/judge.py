@@ -12,13 +12,12 @@ batched judge call), so a rerun skips what is judged already.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import inspect
 import sys
 from pathlib import Path
 
 from spar.config import ConfigError, JudgeConfig, ModelConfig, RunConfig, add_flags, flags_config
 from spar.commands.generate import add_backend_flags, backend_options
+from spar.judge import judge_from_config
 from spar.records import (JsonlAppender, Judgment, RecordError, Response, from_dict, iter_lines, keys_in,
                           read_instructions, refuse_overwrite, require_records)
 
@@ -74,24 +73,6 @@ def check_judge_context(backend, items: list, max_new_tokens: int, wheres: list[
     check_context(backend, [judge_chat(inst.prompt, text) for inst, text in items], max_new_tokens, wheres)
 
 
-def build_judge(cfg: JudgeConfig, backend, seed: int):
-    """The judge `cfg` asks for, asking `backend` (None for the verifier judge, which asks no model).
-
-    Every judge.* setting the judge class takes is passed, so a setting added
-    to JudgeConfig reaches the CLI verbs without editing them.
-    """
-    from spar import judge as judges
-
-    if cfg.kind == "verifier":
-        return judges.make_judge("verifier")
-    accepted = set(inspect.signature(judges.LLMJudge.__init__).parameters)
-    if cfg.kind == "hybrid":  # the hybrid judge passes what it does not take itself on to its LLM judge
-        accepted |= set(inspect.signature(judges.HybridJudge.__init__).parameters)
-    kwargs = {k: v for k, v in dataclasses.asdict(cfg).items() if k in accepted}
-    kwargs["seed"] = seed
-    return judges.make_judge(cfg.kind, backend, **kwargs)
-
-
 def judgment_of(response: Response, verdict) -> Judgment:
     return Judgment(instruction_id=response.instruction_id, response_id=response.id, votes=verdict.votes,
                     value=verdict.value, label=verdict.label, verifier=verdict.verifier, critique=verdict.critique)
@@ -116,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     if backend is not None:
         check_judge_context(backend, [(instructions[r.instruction_id], r.text) for r, _ in todo],
                             judge_cfg.max_new_tokens, [w for _, w in todo])
-    judge = build_judge(judge_cfg, backend, seed)
+    judge = judge_from_config(judge_cfg, backend, seed)
     todo = [r for r, _ in todo]
     counts = {"yes": 0, "no": 0, "abstain": 0}
     with (JsonlAppender(out, lazy=True) as w,

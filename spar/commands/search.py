@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from spar.commands.generate import check_context
-    from spar.commands.judge import build_judge, open_backend, read_answers
+    from spar.commands.judge import open_backend, read_answers
+    from spar.judge import judge_from_config
     from spar.search.engine import Root, search_trees
 
     cfg, judge_cfg, model_cfg = settings(args)  # bad flags stop here, before any file is read
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     todo_wheres = [w for n, w in zip(negatives, wheres) if n.instruction_id not in done]
     check_context(backend, [refine_chat(instructions[n.instruction_id].prompt, n.text, n.critique) for n in todo],
                   cfg.max_new_tokens, todo_wheres)
-    judge = build_judge(judge_cfg, backend, cfg.seed)
+    judge = judge_from_config(judge_cfg, backend, cfg.seed)
     roots = [Root(instructions[n.instruction_id], n.text, n.critique, n.votes, n.value) for n in todo]
     stats = {"ok": 0, "done": 0}
     with (JsonlAppender(out, lazy=True) as w,

@@ -243,11 +243,11 @@ class Cell:
 def run_cell(strategy: str, budget: int, instructions, rows, actor, refiner, judge_backend, judge_cfg: JudgeConfig,
              search: SearchConfig, s: Settings) -> Cell:
     """Decode every instruction once with `strategy` at `budget`; a fresh judge, so no verdict is reused."""
-    from spar.commands.judge import build_judge
+    from spar.judge import judge_from_config
     from spar.decoding import decode
 
     a, r, j = Counted(actor), Counted(refiner), Counted(judge_backend) if judge_backend is not None else None
-    judge = CountedJudge(build_judge(judge_cfg, j, s.seed))
+    judge = CountedJudge(judge_from_config(judge_cfg, j, s.seed))
     t = time.time()
     answers = decode(instructions, a, judge, r, strategy=strategy, budget=budget, max_new_tokens=s.max_new_tokens,
                      temperature=s.temperature, search=search, seed=s.seed)

@@ -89,16 +89,10 @@ class Loop:
             free_memory()
 
     def judge(self, refiner_name: str):
-        from spar.judge import make_judge
+        from spar.judge import judge_from_config
 
-        j = self.cfg.judge
-        if j.kind == "verifier":
-            return make_judge("verifier")
-        options = dict(n=j.n, temperature=j.temperature, max_new_tokens=j.max_new_tokens, resample=j.resample,
-                       min_valid=j.min_valid, seed=self.cfg.seed)
-        if j.kind == "hybrid":
-            options["always_llm"] = j.always_llm
-        return make_judge(j.kind, self.backend("refiner", refiner_name), **options)
+        backend = None if self.cfg.judge.kind == "verifier" else self.backend("refiner", refiner_name)
+        return judge_from_config(self.cfg.judge, backend, self.cfg.seed)
 
     def models_for(self, t: int) -> tuple[str, str]:
         """Actor and refiner at the start of iteration t: the checkpoints iteration t-1 wrote, if any."""
@@ -447,12 +441,10 @@ class Loop:
         actor = self.backend("actor", actor_name)
         judge = None
         if soft:  # soft constraints need an LLM: the loop's judge settings, as an LLM judge, on the refiner
-            from spar.judge import make_judge
+            from spar.judge import judge_from_config
 
-            j = self.cfg.judge
-            judge = make_judge("llm", self.backend("refiner", refiner_name), n=j.n, temperature=j.temperature,
-                               max_new_tokens=j.max_new_tokens, resample=j.resample, min_valid=j.min_valid,
-                               seed=self.cfg.seed)
+            refiner = self.backend("refiner", refiner_name)
+            judge = judge_from_config(self.cfg.judge, refiner, self.cfg.seed, kind="llm")
         print(f"evaluate {actor_name}: {len(heldout)} held-out instructions"
               + (f" + IFEval data {self.cfg.eval.ifeval_data}" if self.cfg.eval.ifeval_data else ""), file=sys.stderr)
         scores = heldout_scores(actor, heldout, self.cfg.eval.max_new_tokens, out_dir, self.cfg.data.heldout_kinds,

@@ -147,7 +147,7 @@ class Scheduler:
     def __init__(self, actor: Backend, refiner: Backend | None = None, judge: JudgeConfig | None = None,
                  search: SearchConfig | None = None, window: float = 0.005, seed: int = 0,
                  max_cache: int = 50_000):
-        from spar.commands.judge import build_judge
+        from spar.judge import judge_from_config
 
         self.actor = actor
         self.meter = _Meter(refiner or actor)
@@ -157,8 +157,8 @@ class Scheduler:
         self.max_cache = max_cache
         self.jobs: dict[str, Job] = {}  # every job admitted and not yet delivered
         judge_cfg = judge or JudgeConfig()
-        self.judge = _ChargedJudge(build_judge(judge_cfg, self.meter if judge_cfg.kind != "verifier" else None, seed),
-                                   self.meter, self.jobs)
+        asked = self.meter if judge_cfg.kind != "verifier" else None
+        self.judge = _ChargedJudge(judge_from_config(judge_cfg, asked, seed), self.meter, self.jobs)
         self.forest = Forest(self.meter, self.judge, self.search, charge=self._charge_refine)
         self.inbox: queue.Queue[Job | None] = queue.Queue()
         self.fresh: list[Job] = []  # admitted, no answer yet
