@@ -120,60 +120,65 @@ class LoraSettings:
 
 
 @dataclass
-class DPOSettings:
-    beta: float = _help("DPO temperature beta (paper: 0.1)", 0.1)
-    sft_weight: float = _help("weight of the SFT term on chosen (paper: 0.1; 0 = plain DPO)", 0.1)
-    lr: float = _help("learning rate (paper: 2e-7)", 2e-7)
-    epochs: float = _help("epochs (paper: 1)", 1.0)
+class TrainSettings:
+    """What the actor's DPO and the refiner's RFT share; each names its own section, paper values and extras."""
+
+    lr: float = _help("learning rate")
+    epochs: float = _help("epochs")
     batch_size: int = _help("per-device batch size", 2)
     grad_accum: int = _help("gradient accumulation steps", 1)
-    max_length: int = _help("token limit of prompt + response", 1024)
+    max_length: int = _help("token limit of one training example", 1024)
     warmup_steps: int = _help("learning-rate warmup steps (or give warmup_ratio)", 0)
     warmup_ratio: float = _help("warmup as a fraction of all steps (reference: 0.1); 0 = use warmup_steps", 0.0)
     lr_scheduler: str = _help("learning-rate schedule, a transformers SchedulerType (reference: linear)", "linear")
-    precompute_ref_log_probs: bool = _help("compute reference log-probs once before training (faster on CPU)", True)
     lora: LoraSettings | None = _help("LoRA adapters (merged before saving); null = full fine-tuning", None)
     seed: int = _help("training seed", 0)
     num_processes: int = _help("processes for `accelerate launch` (1 = in this process)", 1)
     accelerate_config: str | None = _help("accelerate config file, e.g. configs/accelerate/zero3.yaml", None)
 
+    _section = "train."  # the config section errors name (a class attribute, not a setting)
+
     def __post_init__(self):
         if isinstance(self.lora, dict):
             self.lora = LoraSettings(**self.lora)
-        _check_schedule("train.dpo.", self)
-        _require("train.dpo.", self, {
+        _check_schedule(self._section, self)
+        _require(self._section, self, {
             "lr": (_positive, "> 0"), "epochs": (_positive, "> 0"), "batch_size": (_at_least_one, ">= 1"),
             "grad_accum": (_at_least_one, ">= 1"), "max_length": (_at_least_one, ">= 1"),
             "warmup_steps": (_not_negative, ">= 0"), "num_processes": (_at_least_one, ">= 1"),
-            "beta": (_positive, "> 0 (paper: 0.1)"), "sft_weight": (_not_negative, ">= 0 (0 = plain DPO)"),
         })
 
 
 @dataclass
-class RFTSettings:
-    lr: float = _help("learning rate (paper: 2e-6)", 2e-6)
-    epochs: float = _help("epochs (paper: 5)", 5.0)
-    batch_size: int = _help("per-device batch size", 2)
-    grad_accum: int = _help("gradient accumulation steps", 1)
-    max_length: int = _help("token limit of one chat", 1024)
-    warmup_steps: int = _help("learning-rate warmup steps (or give warmup_ratio)", 0)
-    warmup_ratio: float = _help("warmup as a fraction of all steps (reference: 0.1); 0 = use warmup_steps", 0.0)
-    lr_scheduler: str = _help("learning-rate schedule, a transformers SchedulerType "
-                              "(reference: constant_with_warmup)", "linear")
-    lora: LoraSettings | None = _help("LoRA adapters (merged before saving); null = full fine-tuning", None)
-    seed: int = _help("training seed", 0)
-    num_processes: int = _help("processes for `accelerate launch` (1 = in this process)", 1)
-    accelerate_config: str | None = _help("accelerate config file", None)
+class DPOSettings(TrainSettings):
+    """The actor's DPO (train/dpo.py)."""
+
+    lr: float = _help("learning rate (paper: 2e-7)", 2e-7)
+    epochs: float = _help("epochs (paper: 1)", 1.0)
+    max_length: int = _help("token limit of prompt + response", 1024)
+    beta: float = _help("DPO temperature beta (paper: 0.1)", 0.1)
+    sft_weight: float = _help("weight of the SFT term on chosen (paper: 0.1; 0 = plain DPO)", 0.1)
+    precompute_ref_log_probs: bool = _help("compute reference log-probs once before training (faster on CPU)", True)
+
+    _section = "train.dpo."
 
     def __post_init__(self):
-        if isinstance(self.lora, dict):
-            self.lora = LoraSettings(**self.lora)
-        _check_schedule("train.rft.", self)
-        _require("train.rft.", self, {
-            "lr": (_positive, "> 0"), "epochs": (_positive, "> 0"), "batch_size": (_at_least_one, ">= 1"),
-            "grad_accum": (_at_least_one, ">= 1"), "max_length": (_at_least_one, ">= 1"),
-            "warmup_steps": (_not_negative, ">= 0"), "num_processes": (_at_least_one, ">= 1"),
-        })
+        super().__post_init__()
+        _require(self._section, self, {"beta": (_positive, "> 0 (paper: 0.1)"),
+                                       "sft_weight": (_not_negative, ">= 0 (0 = plain DPO)")})
+
+
+@dataclass
+class RFTSettings(TrainSettings):
+    """The refiner's RFT (train/rft.py), and the bootstrap's SFT of both roles."""
+
+    lr: float = _help("learning rate (paper: 2e-6)", 2e-6)
+    epochs: float = _help("epochs (paper: 5)", 5.0)
+    max_length: int = _help("token limit of one chat", 1024)
+    lr_scheduler: str = _help("learning-rate schedule, a transformers SchedulerType "
+                              "(reference: constant_with_warmup)", "linear")
+
+    _section = "train.rft."
 
 
 # ---- the self-play run ----------------------------------------------------------------

@@ -1,4 +1,11 @@
-"""What the DPO and RFT trainers share: machine settings, loading, LoRA, data files, atomic checkpoints.
+"""What the DPO and RFT trainers share: the one training path, machine settings, loading, LoRA, data, checkpoints.
+
+    train("spar.train.dpo", build_dpo_trainer, model, rows, out_dir, settings)   # what train_dpo does
+
+writes the rows beside `out_dir`, then either fits in this process or runs
+`accelerate launch -m spar.train.dpo`, whose `main` (`entry` below) fits in
+each process. A trainer module brings only what is its own: the TRL
+trainer its `build` function sets up, and the check of its records.
 
 Training reads a model from a directory (TRL rebuilds a reference model from
 the policy's path, and launched processes each load it) and writes a new
@@ -18,9 +25,77 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from spar.config import LoraSettings
+from spar.config import LoraSettings, TrainSettings
+from spar.records import read_jsonl
+from spar.train.launch import entry_args, launch, read_settings, wanted
+
+# build(model_dir, data_file, out_dir, settings) -> (trainer, tokenizer): a TRL trainer over the data file
+Build = Callable[[Path, Path, Path, Any], tuple[Any, Any]]
+
+
+def train(module: str, build: Build, model: str | Path, rows: list[dict], out_dir: str | Path,
+          settings: TrainSettings) -> Path:
+    """Train `model` (a directory or spar model name) on `rows` and save the checkpoint to `out_dir`.
+
+    Runs in this process, or through `accelerate launch -m <module>` when
+    the settings name several processes or an accelerate config; either
+    way the rows are written beside `out_dir` first, so every process reads
+    the same file.
+    """
+    base, out_dir = resolve_model(model), Path(out_dir)
+    data = write_data(out_dir, rows)
+    if wanted(settings):
+        return launch(module, data, base, out_dir, settings)
+    return fit(build, base, data, out_dir, settings)
+
+
+def fit(build: Build, model_dir: Path, data_file: Path, out_dir: Path, settings: TrainSettings) -> Path:
+    """Build the trainer, train, and save the checkpoint with its metrics (this process's part of a launch)."""
+    started = time.time()
+    trainer, tokenizer = build(model_dir, data_file, out_dir, settings)
+    result = trainer.train()
+    metrics = summarize(trainer, started, len(trainer.train_dataset), result.metrics["train_runtime"])
+    return save_checkpoint(trainer, tokenizer, model_dir, out_dir, metrics)
+
+
+def entry(build: Build, settings_cls: type, record_cls: type, description: str, data_name: str,
+          check: Callable[[Any, str], Any] | None = None) -> None:
+    """The `main` of a training module: what `accelerate launch` runs in each process.
+
+    The data file's records are read (and `check`ed) before a model loads,
+    so a bad line stops every process at once, named file:line; a bad file
+    or setting ends with one line, not a traceback per process.
+    """
+    a = entry_args(description, data_name)
+    try:
+        for k, record in enumerate(read_jsonl(a.data, record_cls), 1):
+            if check:
+                check(record, f"{a.data} record {k}")
+        fit(build, resolve_model(a.model), Path(a.data), Path(a.out), read_settings(a.settings, settings_cls))
+    except (ValueError, FileNotFoundError) as e:
+        raise SystemExit(f"error: {e}") from None
+
+
+def build_trainer(trainer_cls: type, config_cls: type, s: TrainSettings, model_dir: Path, data_file: Path,
+                  out_dir: Path, to_row: Callable[[dict], dict], **options: Any):
+    """(trainer, tokenizer): a TRL `trainer_cls` over the records in `data_file`, each made a TRL row by `to_row`.
+
+    The settings both trainers share become `config_cls` arguments here;
+    `options` are the trainer's own (DPO's beta and loss, SFT's masking).
+    """
+    model, tokenizer = load_for_training(model_dir)
+    args = config_cls(
+        output_dir=str(work_dir(out_dir) / "trainer"), learning_rate=s.lr, num_train_epochs=s.epochs,
+        per_device_train_batch_size=s.batch_size, gradient_accumulation_steps=s.grad_accum, max_length=s.max_length,
+        **options, **schedule_args(s), **machine_args(s.seed),
+    )
+    rows = load_rows(data_file, out_dir)
+    dataset = rows.map(to_row, remove_columns=rows.column_names)
+    trainer = trainer_cls(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                          peft_config=peft_config(s.lora))
+    return trainer, tokenizer
 
 
 def resolve_model(model: str | Path) -> Path:
@@ -63,8 +138,8 @@ def machine_args(seed: int) -> dict[str, Any]:
     )
 
 
-def schedule_args(s) -> dict[str, Any]:
-    """TrainingArguments for the learning-rate schedule of DPOSettings / RFTSettings.
+def schedule_args(s: TrainSettings) -> dict[str, Any]:
+    """TrainingArguments for the learning-rate schedule of the settings (DPOSettings / RFTSettings).
 
     transformers 5 dropped `warmup_ratio`: a float `warmup_steps` below 1 is
     the ratio of all steps. Older versions still take `warmup_ratio`.
@@ -180,7 +255,8 @@ def save_checkpoint(trainer, tokenizer, base_dir: Path, out_dir: Path, metrics: 
     return out_dir
 
 
-METRICS = ("loss", "rewards/accuracies", "rewards/margins", "rewards/chosen", "rewards/rejected", "mean_token_accuracy")
+METRICS = ("loss", "rewards/accuracies", "rewards/margins", "rewards/chosen", "rewards/rejected",
+           "mean_token_accuracy")
 
 
 def summarize(trainer, started: float, n_examples: int, train_seconds: float) -> dict:

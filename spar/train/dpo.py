@@ -21,15 +21,12 @@ reference is the policy with its adapters switched off.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Sequence
 
 from spar.config import DPOSettings
-from spar.records import Pair, read_jsonl, to_dict
-from spar.train.common import (load_for_training, load_rows, machine_args, peft_config, resolve_model,
-                               save_checkpoint, schedule_args, summarize, work_dir, write_data)
-from spar.train.launch import entry_args, launch, read_settings, wanted
+from spar.records import Pair, to_dict
+from spar.train.common import build_trainer, entry, train
 
 __all__ = ["DPOSettings", "train_dpo", "build_dpo_trainer", "precompute_ref"]
 
@@ -45,11 +42,7 @@ def train_dpo(model: str | Path, pairs: Sequence[Pair], out_dir: str | Path, set
     """
     if not pairs:
         raise ValueError("DPO needs at least one preference pair; the search found none this iteration")
-    base, out_dir = resolve_model(model), Path(out_dir)
-    data = write_data(out_dir, [to_dict(p) for p in pairs])
-    if wanted(settings):
-        return launch("spar.train.dpo", data, base, out_dir, settings)
-    return _train(base, data, out_dir, settings)
+    return train("spar.train.dpo", build_dpo_trainer, model, [to_dict(p) for p in pairs], out_dir, settings)
 
 
 def precompute_ref(s: DPOSettings) -> bool:
@@ -66,41 +59,19 @@ def build_dpo_trainer(model_dir: Path, data_file: Path, out_dir: Path, s: DPOSet
     """A DPOTrainer over the pairs in `data_file` (Pair records), set up for this machine."""
     from trl import DPOConfig, DPOTrainer
 
-    model, tokenizer = load_for_training(model_dir)
     loss_type, weights = (["sigmoid", "sft"], [1.0, s.sft_weight]) if s.sft_weight else (["sigmoid"], [1.0])
-    args = DPOConfig(
-        output_dir=str(work_dir(out_dir) / "trainer"),
-        beta=s.beta, loss_type=loss_type, loss_weights=weights, learning_rate=s.lr, num_train_epochs=s.epochs,
-        per_device_train_batch_size=s.batch_size, gradient_accumulation_steps=s.grad_accum, max_length=s.max_length,
-        precompute_ref_log_probs=precompute_ref(s), **schedule_args(s), **machine_args(s.seed),
-    )
-    rows = load_rows(data_file, out_dir)
-    dataset = rows.map(_to_trl, remove_columns=rows.column_names)
-    trainer = DPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=peft_config(s.lora))
-    return trainer, tokenizer
+    return build_trainer(DPOTrainer, DPOConfig, s, model_dir, data_file, out_dir, _to_trl, beta=s.beta,
+                         loss_type=loss_type, loss_weights=weights, precompute_ref_log_probs=precompute_ref(s))
 
 
 def _to_trl(row: dict) -> dict:
     return Pair(**row).to_trl()
 
 
-def _train(model_dir: Path, data_file: Path, out_dir: Path, s: DPOSettings) -> Path:
-    started = time.time()
-    trainer, tokenizer = build_dpo_trainer(model_dir, data_file, out_dir, s)
-    result = trainer.train()
-    metrics = summarize(trainer, started, len(trainer.train_dataset), result.metrics["train_runtime"])
-    return save_checkpoint(trainer, tokenizer, model_dir, out_dir, metrics)
-
-
 def main() -> None:
-    a = entry_args("DPO on a pairs JSONL (Pair records); the entry `accelerate launch` runs", "pairs")
-    read_jsonl(a.data, Pair)  # bad lines stop here, named file:line, before a model is loaded
-    _train(resolve_model(a.model), Path(a.data), Path(a.out), read_settings(a.settings, DPOSettings))
+    entry(build_dpo_trainer, DPOSettings, Pair,
+          "DPO on a pairs JSONL (Pair records); the entry `accelerate launch` runs", "pairs")
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as e:  # bad data or settings: one line, not a traceback per process
-        raise SystemExit(f"error: {e}") from None
+    main()
