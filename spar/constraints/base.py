@@ -1,13 +1,16 @@
 """What a verifiable constraint is, and the registry that holds them all.
 
 A constraint kind is identified by an id such as `punctuation:no_comma`
-(IFEval's 25 ids keep IFEval's names) and knows four things:
+(IFEval's 25 ids keep IFEval's names) and knows three things:
 
 * `describe(kwargs)`  -> the instruction text that asks for it;
-* `check(response, kwargs)` -> True when the response satisfies it;
-* `explain(response, kwargs)` -> why it fails (None when it passes): this
-  becomes the refiner's feedback;
+* `evaluate(response, kwargs)` -> (ok, reason): whether the response
+  satisfies it and, when not, why (the refiner's feedback);
 * `sample_kwargs(rng)` -> valid kwargs, for instruction synthesis.
+
+`check` (ok alone) and `explain` (the reason, None when it passes) are read
+off `evaluate`, so the verdict and its reason come from one computation and
+cannot disagree.
 
 `taxonomy` places the kind in SPaR's taxonomy as "Class/kind", e.g.
 "Format/punctuation" or "Content/keyword".
@@ -38,7 +41,8 @@ class Constraint:
         kwargs = {k: v for k, v in (kwargs or {}).items() if v is not None}  # the hub copy pads with null
         for name, kind in self.params.items():
             if name not in kwargs:
-                raise ValueError(f"constraint {self.id!r} needs kwarg {name!r} ({_kind_name(kind)}); got {sorted(kwargs)}")
+                raise ValueError(f"constraint {self.id!r} needs kwarg {name!r} ({_kind_name(kind)}); "
+                                 f"got {sorted(kwargs)}")
             value = kwargs[name]
             if isinstance(kind, list):  # allowed values
                 if value not in kind:
@@ -53,12 +57,22 @@ class Constraint:
     def describe(self, kwargs: dict[str, Any]) -> str:
         raise NotImplementedError
 
-    def check(self, response: str, kwargs: dict[str, Any]) -> bool:
+    def evaluate(self, response: str, kwargs: dict[str, Any]) -> tuple[bool, str | None]:
+        """(ok, reason): True when `response` satisfies the constraint; else False and a short reason why.
+
+        The reason is read only when ok is False, so a kind may compute it
+        either way (`return n >= k, f"it has {n}; it needs {k}"`).
+        """
         raise NotImplementedError
+
+    def check(self, response: str, kwargs: dict[str, Any]) -> bool:
+        """True when `response` satisfies the constraint."""
+        return self.evaluate(response, kwargs)[0]
 
     def explain(self, response: str, kwargs: dict[str, Any]) -> str | None:
         """A short reason why `response` fails, or None when it passes."""
-        raise NotImplementedError
+        ok, reason = self.evaluate(response, kwargs)
+        return None if ok else reason
 
     def sample_kwargs(self, rng: random.Random, prompt: str = "") -> dict[str, Any]:
         """Valid kwargs drawn from `rng`; `prompt` is the task, for kinds that quote it."""
@@ -114,9 +128,10 @@ def verify(response: str, constraints: list[dict[str, Any]]) -> VerifierResult:
             continue
         constraint = get(c["id"])
         kwargs = constraint.validate(c.get("kwargs"))
-        if not constraint.check(response, kwargs):
+        ok, reason = constraint.evaluate(response, kwargs)
+        if not ok:
             failed.append(c["id"])
-            reasons.append(f"- {constraint.explain(response, kwargs) or constraint.describe(kwargs)}")
+            reasons.append(f"- {reason or constraint.describe(kwargs)}")
     return VerifierResult(passed=not failed, failed=failed, feedback="\n".join(reasons))
 
 

@@ -13,7 +13,7 @@ import json
 import re
 
 from spar.constraints.base import Constraint, register
-from spar.constraints.ifeval import RELATIONS, _fails, compare, relation_text, strip_json_fence
+from spar.constraints.ifeval import RELATIONS, compare, relation_text, strip_json_fence
 from spar.constraints.text import split_sentences
 
 _WORDS = re.compile(r"[A-Za-z0-9']+")
@@ -34,17 +34,12 @@ def _words(text: str) -> list[str]:
 class WordsPerSentence(Constraint):
     id, taxonomy, params = "length_constraints:words_per_sentence", "Format/length", {"max_words": int}
 
-    def _longest(self, response):
-        return max((len(_words(s)) for s in split_sentences(response)), default=0)
-
     def describe(self, kw):
         return f"Keep every sentence to at most {kw['max_words']} words."
 
-    def check(self, response, kw):
-        return self._longest(response) <= kw["max_words"]
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"its longest sentence has {self._longest(response)} words; the limit is {kw['max_words']}")
+    def evaluate(self, response, kw):
+        longest = max((len(_words(s)) for s in split_sentences(response)), default=0)
+        return longest <= kw["max_words"], f"its longest sentence has {longest} words; the limit is {kw['max_words']}"
 
     def sample_kwargs(self, rng, prompt=""):
         return {"max_words": rng.randint(8, 20)}
@@ -58,15 +53,15 @@ class CharacterCount(Constraint):
     def describe(self, kw):
         return f"Your response should have {relation_text(kw['relation'], kw['num_characters'], 'characters')}."
 
-    def check(self, response, kw):
-        return compare(len(response), kw["relation"], kw["num_characters"])
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"it has {len(response)} characters; it needs {relation_text(kw['relation'], kw['num_characters'], 'characters')}")
+    def evaluate(self, response, kw):
+        need = relation_text(kw["relation"], kw["num_characters"], "characters")
+        n = len(response)
+        return compare(n, kw["relation"], kw["num_characters"]), f"it has {n} characters; it needs {need}"
 
     def sample_kwargs(self, rng, prompt=""):
         relation = rng.choice(RELATIONS)
-        return {"num_characters": rng.choice([300, 500, 800]) if relation == "less than" else rng.choice([100, 200, 400]), "relation": relation}
+        choices = [300, 500, 800] if relation == "less than" else [100, 200, 400]
+        return {"num_characters": rng.choice(choices), "relation": relation}
 
 
 @register
@@ -80,11 +75,9 @@ class FirstWord(Constraint):
     def describe(self, kw):
         return f"Start your response with the word '{kw['first_word']}'."
 
-    def check(self, response, kw):
-        return self._first(response) == kw["first_word"].lower()
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"it starts with {self._first(response)!r}, not {kw['first_word']!r}")
+    def evaluate(self, response, kw):
+        first = self._first(response)
+        return first == kw["first_word"].lower(), f"it starts with {first!r}, not {kw['first_word']!r}"
 
     def sample_kwargs(self, rng, prompt=""):
         return {"first_word": rng.choice(["Today", "Imagine", "Yes", "Honestly", "First", "Listen", "Once"])}
@@ -101,11 +94,9 @@ class LastWord(Constraint):
     def describe(self, kw):
         return f"The very last word of your response must be '{kw['last_word']}'."
 
-    def check(self, response, kw):
-        return self._last(response) == kw["last_word"].lower()
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"it ends with {self._last(response)!r}, not {kw['last_word']!r}")
+    def evaluate(self, response, kw):
+        last = self._last(response)
+        return last == kw["last_word"].lower(), f"it ends with {last!r}, not {kw['last_word']!r}"
 
     def sample_kwargs(self, rng, prompt=""):
         return {"last_word": rng.choice(["forever", "tomorrow", "together", "goodbye", "home", "done"])}
@@ -119,32 +110,27 @@ class EmojiCount(Constraint):
     def describe(self, kw):
         return f"Use {relation_text(kw['relation'], kw['num_emojis'], 'emojis')} in your response."
 
-    def check(self, response, kw):
-        return compare(len(_EMOJI.findall(response)), kw["relation"], kw["num_emojis"])
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"it has {len(_EMOJI.findall(response))} emojis; it needs {relation_text(kw['relation'], kw['num_emojis'], 'emojis')}")
+    def evaluate(self, response, kw):
+        n = len(_EMOJI.findall(response))
+        return (compare(n, kw["relation"], kw["num_emojis"]),
+                f"it has {n} emojis; it needs {relation_text(kw['relation'], kw['num_emojis'], 'emojis')}")
 
     def sample_kwargs(self, rng, prompt=""):
         relation = rng.choice(RELATIONS)
-        return {"num_emojis": rng.randint(1, 3) if relation == "less than" else rng.randint(1, 4), "relation": relation}
+        return {"num_emojis": rng.randint(1, 3) if relation == "less than" else rng.randint(1, 4),
+                "relation": relation}
 
 
 @register
 class Hashtags(Constraint):
     id, taxonomy, params = "detectable_content:hashtags", "Content/symbol", {"num_hashtags": int}
 
-    def _count(self, response):
-        return len(re.findall(r"(?<!\w)#\w+", response))
-
     def describe(self, kw):
         return f"Include at least {kw['num_hashtags']} hashtags, like #example."
 
-    def check(self, response, kw):
-        return self._count(response) >= kw["num_hashtags"]
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"it has {self._count(response)} hashtags; it needs at least {kw['num_hashtags']}")
+    def evaluate(self, response, kw):
+        n = len(re.findall(r"(?<!\w)#\w+", response))
+        return n >= kw["num_hashtags"], f"it has {n} hashtags; it needs at least {kw['num_hashtags']}"
 
     def sample_kwargs(self, rng, prompt=""):
         return {"num_hashtags": rng.randint(1, 4)}
@@ -154,17 +140,12 @@ class Hashtags(Constraint):
 class Palindrome(Constraint):
     id, taxonomy, params = "keywords:palindrome", "Content/keyword", {"min_length": int}
 
-    def _found(self, response, kw):
-        return [w for w in _words(response.lower()) if len(w) >= kw["min_length"] and w == w[::-1]]
-
     def describe(self, kw):
         return f"Include a palindrome word of at least {kw['min_length']} letters (such as 'level' or 'racecar')."
 
-    def check(self, response, kw):
-        return bool(self._found(response, kw))
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"there is no palindrome word of {kw['min_length']} or more letters")
+    def evaluate(self, response, kw):
+        found = [w for w in _words(response.lower()) if len(w) >= kw["min_length"] and w == w[::-1]]
+        return bool(found), f"there is no palindrome word of {kw['min_length']} or more letters"
 
     def sample_kwargs(self, rng, prompt=""):
         return {"min_length": rng.choice([3, 4, 5])}
@@ -175,17 +156,12 @@ class RepeatPhrase(Constraint):
     id, taxonomy = "keywords:repeat_phrase", "Content/keyword"
     params = {"phrase": str, "times": int}
 
-    def _count(self, response, kw):
-        return len(re.findall(re.escape(kw["phrase"]), response, flags=re.IGNORECASE))
-
     def describe(self, kw):
         return f"Use the phrase \"{kw['phrase']}\" exactly {kw['times']} times."
 
-    def check(self, response, kw):
-        return self._count(response, kw) == kw["times"]
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"the phrase {kw['phrase']!r} appears {self._count(response, kw)} times, not exactly {kw['times']}")
+    def evaluate(self, response, kw):
+        n = len(re.findall(re.escape(kw["phrase"]), response, flags=re.IGNORECASE))
+        return n == kw["times"], f"the phrase {kw['phrase']!r} appears {n} times, not exactly {kw['times']}"
 
     def sample_kwargs(self, rng, prompt=""):
         return {"phrase": rng.choice(PHRASES), "times": rng.randint(1, 3)}
@@ -202,11 +178,10 @@ class StopWordRatio(Constraint):
     def describe(self, kw):
         return f"Keep common function words (the, and, of, to, ...) to at most {kw['max_percent']}% of your words."
 
-    def check(self, response, kw):
-        return self._percent(response) <= kw["max_percent"]
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"{self._percent(response):.0f}% of its words are stop words; the limit is {kw['max_percent']}%")
+    def evaluate(self, response, kw):
+        percent = self._percent(response)
+        return (percent <= kw["max_percent"],
+                f"{percent:.0f}% of its words are stop words; the limit is {kw['max_percent']}%")
 
     def sample_kwargs(self, rng, prompt=""):
         return {"max_percent": rng.choice([30, 35, 40, 45])}
@@ -217,17 +192,12 @@ class LetterCount(Constraint):
     id, taxonomy = "keywords:word_count_with_letter", "Format/character format"
     params = {"letter": str, "num_words": int}
 
-    def _count(self, response, kw):
-        return sum(1 for w in _words(response) if w.lower().startswith(kw["letter"].lower()))
-
     def describe(self, kw):
         return f"Use at least {kw['num_words']} words that start with the letter '{kw['letter']}'."
 
-    def check(self, response, kw):
-        return self._count(response, kw) >= kw["num_words"]
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"only {self._count(response, kw)} words start with {kw['letter']!r}; it needs {kw['num_words']}")
+    def evaluate(self, response, kw):
+        n = sum(1 for w in _words(response) if w.lower().startswith(kw["letter"].lower()))
+        return n >= kw["num_words"], f"only {n} words start with {kw['letter']!r}; it needs {kw['num_words']}"
 
     def sample_kwargs(self, rng, prompt=""):
         return {"letter": rng.choice("bcdfghlmprst"), "num_words": rng.randint(2, 6)}
@@ -237,44 +207,32 @@ class LetterCount(Constraint):
 class JsonKeys(Constraint):
     id, taxonomy, params = "detectable_format:json_keys", "Format/text format", {"keys": list}
 
-    def _missing(self, response, kw):
-        try:
-            obj = json.loads(strip_json_fence(response))
-        except ValueError:
-            return None
-        return [k for k in kw["keys"] if not isinstance(obj, dict) or k not in obj]
-
     def describe(self, kw):
         return f"Answer with a JSON object that has the keys {', '.join(repr(k) for k in kw['keys'])}."
 
-    def check(self, response, kw):
-        return self._missing(response, kw) == []
-
-    def explain(self, response, kw):
-        missing = self._missing(response, kw)
-        if missing is None:
-            return "the response is not a valid JSON object"
-        return _fails(not missing, f"the JSON object lacks the key(s) {missing}")
+    def evaluate(self, response, kw):
+        try:
+            obj = json.loads(strip_json_fence(response))
+        except ValueError:
+            return False, "the response is not a valid JSON object"
+        missing = [k for k in kw["keys"] if not isinstance(obj, dict) or k not in obj]
+        return not missing, f"the JSON object lacks the key(s) {missing}"
 
     def sample_kwargs(self, rng, prompt=""):
-        return {"keys": rng.sample(["title", "summary", "tags", "rating", "author", "steps", "answer"], rng.randint(1, 3))}
+        keys = ["title", "summary", "tags", "rating", "author", "steps", "answer"]
+        return {"keys": rng.sample(keys, rng.randint(1, 3))}
 
 
 @register
 class NumberedList(Constraint):
     id, taxonomy, params = "detectable_format:numbered_list", "Format/text format", {"num_items": int}
 
-    def _count(self, response):
-        return len(re.findall(r"^\s*\d+[.)]\s+\S", response, flags=re.MULTILINE))
-
     def describe(self, kw):
         return f"Format your answer as a numbered list with exactly {kw['num_items']} items (1., 2., ...)."
 
-    def check(self, response, kw):
-        return self._count(response) == kw["num_items"]
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"it has {self._count(response)} numbered items, not exactly {kw['num_items']}")
+    def evaluate(self, response, kw):
+        n = len(re.findall(r"^\s*\d+[.)]\s+\S", response, flags=re.MULTILINE))
+        return n == kw["num_items"], f"it has {n} numbered items, not exactly {kw['num_items']}"
 
     def sample_kwargs(self, rng, prompt=""):
         return {"num_items": rng.randint(2, 6)}
@@ -284,17 +242,12 @@ class NumberedList(Constraint):
 class MarkdownHeaders(Constraint):
     id, taxonomy, params = "detectable_format:markdown_headers", "Format/text format", {"num_headers": int}
 
-    def _count(self, response):
-        return len(re.findall(r"^#{1,6} \S", response, flags=re.MULTILINE))
-
     def describe(self, kw):
         return f"Organize the answer under at least {kw['num_headers']} markdown headers (lines starting with #)."
 
-    def check(self, response, kw):
-        return self._count(response) >= kw["num_headers"]
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"it has {self._count(response)} markdown headers; it needs at least {kw['num_headers']}")
+    def evaluate(self, response, kw):
+        n = len(re.findall(r"^#{1,6} \S", response, flags=re.MULTILINE))
+        return n >= kw["num_headers"], f"it has {n} markdown headers; it needs at least {kw['num_headers']}"
 
     def sample_kwargs(self, rng, prompt=""):
         return {"num_headers": rng.randint(2, 4)}
@@ -307,11 +260,8 @@ class NoExclamation(Constraint):
     def describe(self, kw):
         return "Do not use any exclamation marks."
 
-    def check(self, response, kw):
-        return "!" not in response
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"it contains {response.count('!')} exclamation mark(s)")
+    def evaluate(self, response, kw):
+        return "!" not in response, f"it contains {response.count('!')} exclamation mark(s)"
 
     def sample_kwargs(self, rng, prompt=""):
         return {}
@@ -324,11 +274,9 @@ class QuestionCount(Constraint):
     def describe(self, kw):
         return f"Ask at least {kw['num_questions']} questions (each ending with a question mark)."
 
-    def check(self, response, kw):
-        return response.count("?") >= kw["num_questions"]
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"it has {response.count('?')} question marks; it needs at least {kw['num_questions']}")
+    def evaluate(self, response, kw):
+        n = response.count("?")
+        return n >= kw["num_questions"], f"it has {n} question marks; it needs at least {kw['num_questions']}"
 
     def sample_kwargs(self, rng, prompt=""):
         return {"num_questions": rng.randint(1, 3)}
@@ -341,11 +289,9 @@ class NoDigits(Constraint):
     def describe(self, kw):
         return "Do not use any digits; write every number out in words."
 
-    def check(self, response, kw):
-        return not re.search(r"\d", response)
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"it contains digits: {', '.join(sorted(set(re.findall(r'[0-9]+', response)))[:5])}")
+    def evaluate(self, response, kw):
+        shown = ", ".join(sorted(set(re.findall(r"[0-9]+", response)))[:5])
+        return not re.search(r"\d", response), f"it contains digits: {shown}"
 
     def sample_kwargs(self, rng, prompt=""):
         return {}
@@ -356,39 +302,30 @@ class DigitCount(Constraint):
     id, taxonomy = "numeric:number_count", "Format/numeric format"
     params = {"num_numbers": int, "relation": RELATIONS}
 
-    def _count(self, response):
-        return len(re.findall(r"\d+(?:[.,]\d+)*", response))
-
     def describe(self, kw):
         return f"Mention {relation_text(kw['relation'], kw['num_numbers'], 'numbers written as digits')}."
 
-    def check(self, response, kw):
-        return compare(self._count(response), kw["relation"], kw["num_numbers"])
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"it has {self._count(response)} numbers in digits; it needs "
-                      f"{relation_text(kw['relation'], kw['num_numbers'], '')}".rstrip())
+    def evaluate(self, response, kw):
+        n = len(re.findall(r"\d+(?:[.,]\d+)*", response))
+        need = relation_text(kw["relation"], kw["num_numbers"], "").rstrip()
+        return compare(n, kw["relation"], kw["num_numbers"]), f"it has {n} numbers in digits; it needs {need}"
 
     def sample_kwargs(self, rng, prompt=""):
         relation = rng.choice(RELATIONS)
-        return {"num_numbers": rng.randint(1, 3) if relation == "less than" else rng.randint(1, 4), "relation": relation}
+        return {"num_numbers": rng.randint(1, 3) if relation == "less than" else rng.randint(1, 4),
+                "relation": relation}
 
 
 @register
 class Percentages(Constraint):
     id, taxonomy, params = "numeric:percentages", "Format/numeric format", {"num_percentages": int}
 
-    def _count(self, response):
-        return len(re.findall(r"\d+(?:\.\d+)?\s?%", response))
-
     def describe(self, kw):
         return f"Include at least {kw['num_percentages']} percentages written like 25%."
 
-    def check(self, response, kw):
-        return self._count(response) >= kw["num_percentages"]
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"it has {self._count(response)} percentages; it needs at least {kw['num_percentages']}")
+    def evaluate(self, response, kw):
+        n = len(re.findall(r"\d+(?:\.\d+)?\s?%", response))
+        return n >= kw["num_percentages"], f"it has {n} percentages; it needs at least {kw['num_percentages']}"
 
     def sample_kwargs(self, rng, prompt=""):
         return {"num_percentages": rng.randint(1, 3)}
@@ -398,18 +335,14 @@ class Percentages(Constraint):
 class TitleCase(Constraint):
     id, taxonomy, params = "change_case:title_case", "Format/character format", {}
 
-    def _lower(self, response):
-        return [w for w in _words(response) if w[0].isalpha() and not w[0].isupper()]
-
     def describe(self, kw):
         return "Capitalize The First Letter Of Every Word."
 
-    def check(self, response, kw):
-        return bool(_words(response)) and not self._lower(response)
-
-    def explain(self, response, kw):
-        bad = self._lower(response)
-        return _fails(self.check(response, kw), f"these words are not capitalized: {', '.join(bad[:5])}" if bad else "the response is empty")
+    def evaluate(self, response, kw):
+        found = _words(response)
+        bad = [w for w in found if w[0].isalpha() and not w[0].isupper()]
+        reason = f"these words are not capitalized: {', '.join(bad[:5])}" if bad else "the response is empty"
+        return bool(found) and not bad, reason
 
     def sample_kwargs(self, rng, prompt=""):
         return {}

@@ -41,8 +41,8 @@ def relation_text(relation: str, target: int, unit: str) -> str:
     return f"{'fewer than' if relation == 'less than' else 'at least'} {target} {unit}"
 
 
-def _fails(ok: bool, reason: str) -> str | None:
-    return None if ok else reason
+def _times(relation: str, target: int) -> str:
+    return relation_text(relation, target, "times")
 
 
 # ---- keywords --------------------------------------------------------------
@@ -55,12 +55,9 @@ class KeywordExistence(Constraint):
     def describe(self, kw):
         return f"Include the keywords {', '.join(kw['keywords'])} in the response."
 
-    def check(self, response, kw):
-        return all(re.search(k, response, flags=re.IGNORECASE) for k in kw["keywords"])
-
-    def explain(self, response, kw):
+    def evaluate(self, response, kw):
         missing = [k for k in kw["keywords"] if not re.search(k, response, flags=re.IGNORECASE)]
-        return _fails(not missing, f"the keyword(s) {', '.join(repr(k) for k in missing)} do not appear")
+        return not missing, f"the keyword(s) {', '.join(repr(k) for k in missing)} do not appear"
 
     def sample_kwargs(self, rng, prompt=""):
         return {"keywords": rng.sample(KEYWORDS, rng.randint(1, 3))}
@@ -71,18 +68,13 @@ class KeywordFrequency(Constraint):
     id, taxonomy = "keywords:frequency", "Content/keyword"
     params = {"keyword": str, "frequency": int, "relation": RELATIONS}
 
-    def _count(self, response, kw):
-        return len(re.findall(kw["keyword"].strip(), response, flags=re.IGNORECASE))
-
     def describe(self, kw):
-        return f"In your response, the word {kw['keyword']} should appear {relation_text(kw['relation'], kw['frequency'], 'times')}."
+        return f"In your response, the word {kw['keyword']} should appear {_times(kw['relation'], kw['frequency'])}."
 
-    def check(self, response, kw):
-        return compare(self._count(response, kw), kw["relation"], kw["frequency"])
-
-    def explain(self, response, kw):
-        n = self._count(response, kw)
-        return _fails(self.check(response, kw), f"{kw['keyword']!r} appears {n} times; it must appear {relation_text(kw['relation'], kw['frequency'], 'times')}")
+    def evaluate(self, response, kw):
+        n = len(re.findall(kw["keyword"].strip(), response, flags=re.IGNORECASE))
+        return (compare(n, kw["relation"], kw["frequency"]),
+                f"{kw['keyword']!r} appears {n} times; it must appear {_times(kw['relation'], kw['frequency'])}")
 
     def sample_kwargs(self, rng, prompt=""):
         return {"keyword": rng.choice(KEYWORDS), "frequency": rng.randint(1, 4), "relation": rng.choice(RELATIONS)}
@@ -92,21 +84,16 @@ class KeywordFrequency(Constraint):
 class ForbiddenWords(Constraint):
     id, taxonomy, params = "keywords:forbidden_words", "Content/keyword", {"forbidden_words": list}
 
-    def _found(self, response, kw):
-        return [w for w in kw["forbidden_words"] if re.search(r"\b" + w + r"\b", response, flags=re.IGNORECASE)]
-
     def describe(self, kw):
         return f"Do not include the keywords {', '.join(kw['forbidden_words'])} in the response."
 
-    def check(self, response, kw):
-        return not self._found(response, kw)
-
-    def explain(self, response, kw):
-        found = self._found(response, kw)
-        return _fails(not found, f"the forbidden word(s) {', '.join(repr(w) for w in found)} appear")
+    def evaluate(self, response, kw):
+        found = [w for w in kw["forbidden_words"] if re.search(r"\b" + w + r"\b", response, flags=re.IGNORECASE)]
+        return not found, f"the forbidden word(s) {', '.join(repr(w) for w in found)} appear"
 
     def sample_kwargs(self, rng, prompt=""):
-        return {"forbidden_words": rng.sample(KEYWORDS + ["very", "really", "thing", "good", "nice"], rng.randint(1, 3))}
+        words = KEYWORDS + ["very", "really", "thing", "good", "nice"]
+        return {"forbidden_words": rng.sample(words, rng.randint(1, 3))}
 
 
 @register
@@ -114,21 +101,19 @@ class LetterFrequency(Constraint):
     id, taxonomy = "keywords:letter_frequency", "Format/character format"
     params = {"letter": str, "let_frequency": int, "let_relation": RELATIONS}
 
-    def _count(self, response, kw):
-        return collections.Counter(response.lower())[kw["letter"].strip().lower()]
-
     def describe(self, kw):
-        return f"In your response, the letter {kw['letter']} should appear {relation_text(kw['let_relation'], kw['let_frequency'], 'times')}."
+        return (f"In your response, the letter {kw['letter']} should appear "
+                f"{_times(kw['let_relation'], kw['let_frequency'])}.")
 
-    def check(self, response, kw):
-        return compare(self._count(response, kw), kw["let_relation"], kw["let_frequency"])
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"the letter {kw['letter']!r} appears {self._count(response, kw)} times; "
-                      f"it must appear {relation_text(kw['let_relation'], kw['let_frequency'], 'times')}")
+    def evaluate(self, response, kw):
+        n = collections.Counter(response.lower())[kw["letter"].strip().lower()]
+        return (compare(n, kw["let_relation"], kw["let_frequency"]),
+                f"the letter {kw['letter']!r} appears {n} times; it must appear "
+                f"{_times(kw['let_relation'], kw['let_frequency'])}")
 
     def sample_kwargs(self, rng, prompt=""):
-        return {"letter": rng.choice("abcdefghijklmnopqrstuvwxyz"), "let_frequency": rng.randint(1, 12), "let_relation": rng.choice(RELATIONS)}
+        return {"letter": rng.choice("abcdefghijklmnopqrstuvwxyz"), "let_frequency": rng.randint(1, 12),
+                "let_relation": rng.choice(RELATIONS)}
 
 
 # ---- language ----------------------------------------------------------------
@@ -142,13 +127,11 @@ class ResponseLanguage(Constraint):
         name = LANGUAGES.get(kw["language"], kw["language"])
         return f"Your ENTIRE response should be in {name} language, no other language is allowed."
 
-    def check(self, response, kw):
-        detected = detect_language(response)
-        return detected is None or detected == kw["language"]
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"the response is in {LANGUAGES.get(detect_language(response), detect_language(response))}, "
-                      f"not {LANGUAGES.get(kw['language'], kw['language'])}")
+    def evaluate(self, response, kw):
+        detected = detect_language(response)  # None: langdetect cannot tell, which passes as in IFEval
+        wanted = LANGUAGES.get(kw["language"], kw["language"])
+        return (detected is None or detected == kw["language"],
+                f"the response is in {LANGUAGES.get(detected, detected)}, not {wanted}")
 
     def sample_kwargs(self, rng, prompt=""):
         return {"language": rng.choice(["es", "fr", "de", "it", "pt"])}
@@ -165,12 +148,10 @@ class NumberSentences(Constraint):
     def describe(self, kw):
         return f"Your response should contain {relation_text(kw['relation'], kw['num_sentences'], 'sentences')}."
 
-    def check(self, response, kw):
-        return compare(count_sentences(response), kw["relation"], kw["num_sentences"])
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"it has {count_sentences(response)} sentences; it needs "
-                      f"{relation_text(kw['relation'], kw['num_sentences'], 'sentences')}")
+    def evaluate(self, response, kw):
+        n = count_sentences(response)
+        return (compare(n, kw["relation"], kw["num_sentences"]),
+                f"it has {n} sentences; it needs {relation_text(kw['relation'], kw['num_sentences'], 'sentences')}")
 
     def sample_kwargs(self, rng, prompt=""):
         return {"num_sentences": rng.randint(2, 8), "relation": rng.choice(RELATIONS)}
@@ -200,14 +181,12 @@ class NumberParagraphs(Constraint):
         return (f"There should be {kw['num_paragraphs']} paragraphs. "
                 "Paragraphs are separated with the markdown divider: ***")
 
-    def check(self, response, kw):
-        return self._count(response) == kw["num_paragraphs"]
-
-    def explain(self, response, kw):
+    def evaluate(self, response, kw):
         n = self._count(response)
         if n is None:
-            return "there is an empty paragraph between two *** dividers"
-        return _fails(n == kw["num_paragraphs"], f"it has {n} paragraphs separated by ***; it needs exactly {kw['num_paragraphs']}")
+            return False, "there is an empty paragraph between two *** dividers"
+        want = kw["num_paragraphs"]
+        return n == want, f"it has {n} paragraphs separated by ***; it needs exactly {want}"
 
     def sample_kwargs(self, rng, prompt=""):
         return {"num_paragraphs": rng.randint(2, 5)}
@@ -221,16 +200,15 @@ class NumberWords(Constraint):
     def describe(self, kw):
         return f"Answer with {relation_text(kw['relation'], kw['num_words'], 'words')}."
 
-    def check(self, response, kw):
-        return compare(count_words(response), kw["relation"], kw["num_words"])
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"it has {count_words(response)} words; it needs {relation_text(kw['relation'], kw['num_words'], 'words')}")
+    def evaluate(self, response, kw):
+        n = count_words(response)
+        return (compare(n, kw["relation"], kw["num_words"]),
+                f"it has {n} words; it needs {relation_text(kw['relation'], kw['num_words'], 'words')}")
 
     def sample_kwargs(self, rng, prompt=""):
         relation = rng.choice(RELATIONS)
-        return {"num_words": rng.choice([40, 50, 60, 80, 100, 120]) if relation == "less than" else rng.choice([10, 20, 30, 50]),
-                "relation": relation}
+        choices = [40, 50, 60, 80, 100, 120] if relation == "less than" else [10, 20, 30, 50]
+        return {"num_words": rng.choice(choices), "relation": relation}
 
 
 @register
@@ -256,25 +234,20 @@ class NthParagraphFirstWord(Constraint):
         return count, first
 
     def describe(self, kw):
-        return (f"There should be {kw['num_paragraphs']} paragraphs. Paragraphs and only paragraphs are separated with "
-                f"each other by two new lines as if it was '\\n\\n' in python. Paragraph {kw['nth_paragraph']} must start "
-                f"with word {kw['first_word']}.")
+        return (f"There should be {kw['num_paragraphs']} paragraphs. Paragraphs and only paragraphs are separated "
+                f"with each other by two new lines as if it was '\\n\\n' in python. Paragraph {kw['nth_paragraph']} "
+                f"must start with word {kw['first_word']}.")
 
-    def check(self, response, kw):
+    def evaluate(self, response, kw):
         count, first = self._parse(response, kw)
-        return first is not None and count == kw["num_paragraphs"] and first == kw["first_word"].lower()
-
-    def explain(self, response, kw):
-        if self.check(response, kw):
-            return None
-        count, first = self._parse(response, kw)
+        ok = first is not None and count == kw["num_paragraphs"] and first == kw["first_word"].lower()
         parts = []
         if count != kw["num_paragraphs"]:
             parts.append(f"it has {count} paragraphs (separated by blank lines), not {kw['num_paragraphs']}")
         if first != kw["first_word"].lower():
             parts.append(f"paragraph {kw['nth_paragraph']} starts with {first!r}, not {kw['first_word']!r}" if first
                          else f"there is no paragraph {kw['nth_paragraph']}")
-        return "; ".join(parts)
+        return ok, "; ".join(parts)
 
     def sample_kwargs(self, rng, prompt=""):
         n = rng.randint(2, 4)
@@ -292,14 +265,9 @@ class NumberPlaceholders(Constraint):
         return (f"The response must contain at least {kw['num_placeholders']} placeholders represented by square "
                 "brackets, such as [address].")
 
-    def _count(self, response):
-        return len(re.findall(r"\[.*?\]", response))
-
-    def check(self, response, kw):
-        return self._count(response) >= kw["num_placeholders"]
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"it has {self._count(response)} [placeholders]; it needs at least {kw['num_placeholders']}")
+    def evaluate(self, response, kw):
+        n = len(re.findall(r"\[.*?\]", response))
+        return n >= kw["num_placeholders"], f"it has {n} [placeholders]; it needs at least {kw['num_placeholders']}"
 
     def sample_kwargs(self, rng, prompt=""):
         return {"num_placeholders": rng.randint(1, 4)}
@@ -310,9 +278,10 @@ class Postscript(Constraint):
     id, taxonomy, params = "detectable_content:postscript", "Format/template", {"postscript_marker": str}
 
     def describe(self, kw):
-        return f"At the end of your response, please explicitly add a postscript starting with {kw['postscript_marker']}"
+        return ("At the end of your response, please explicitly add a postscript starting with "
+                f"{kw['postscript_marker']}")
 
-    def check(self, response, kw):
+    def evaluate(self, response, kw):
         marker = kw["postscript_marker"].strip()
         if marker == "P.P.S":
             pattern = r"\s*p\.\s?p\.\s?s.*$"
@@ -320,10 +289,8 @@ class Postscript(Constraint):
             pattern = r"\s*p\.\s?s\..*$"
         else:
             pattern = r"\s*" + marker.lower() + r".*$"
-        return bool(re.findall(pattern, response.lower(), flags=re.MULTILINE))
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"there is no postscript starting with {kw['postscript_marker']}")
+        return (bool(re.findall(pattern, response.lower(), flags=re.MULTILINE)),
+                f"there is no postscript starting with {kw['postscript_marker']}")
 
     def sample_kwargs(self, rng, prompt=""):
         return {"postscript_marker": rng.choice(["P.S.", "P.P.S"])}
@@ -346,11 +313,9 @@ class NumberBulletLists(Constraint):
         return (f"Your answer must contain exactly {kw['num_bullets']} bullet points. Use the markdown bullet points "
                 "such as:\n* This is point 1.\n* This is point 2")
 
-    def check(self, response, kw):
-        return _bullets(response) == kw["num_bullets"]
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"it has {_bullets(response)} bullet points; it needs exactly {kw['num_bullets']}")
+    def evaluate(self, response, kw):
+        n = _bullets(response)
+        return n == kw["num_bullets"], f"it has {n} bullet points; it needs exactly {kw['num_bullets']}"
 
     def sample_kwargs(self, rng, prompt=""):
         return {"num_bullets": rng.randint(2, 6)}
@@ -361,13 +326,11 @@ class ConstrainedResponse(Constraint):
     id, taxonomy, params = "detectable_format:constrained_response", "Format/template", {}
 
     def describe(self, kw):
-        return "Answer with one of the following options: ('My answer is yes.', 'My answer is no.', 'My answer is maybe.')"
+        return f"Answer with one of the following options: {CONSTRAINED_RESPONSES}"
 
-    def check(self, response, kw):
-        return any(option in response.strip() for option in CONSTRAINED_RESPONSES)
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), "it does not contain one of the exact options 'My answer is yes.', 'My answer is no.', 'My answer is maybe.'")
+    def evaluate(self, response, kw):
+        return (any(option in response.strip() for option in CONSTRAINED_RESPONSES),
+                f"it does not contain one of the exact options {', '.join(map(repr, CONSTRAINED_RESPONSES))}")
 
     def sample_kwargs(self, rng, prompt=""):
         return {}
@@ -381,16 +344,16 @@ def _highlights(response: str) -> int:
 
 @register
 class NumberHighlightedSections(Constraint):
-    id, taxonomy, params = "detectable_format:number_highlighted_sections", "Format/text format", {"num_highlights": int}
+    id, taxonomy = "detectable_format:number_highlighted_sections", "Format/text format"
+    params = {"num_highlights": int}
 
     def describe(self, kw):
-        return f"Highlight at least {kw['num_highlights']} sections in your answer with markdown, i.e. *highlighted section*."
+        return (f"Highlight at least {kw['num_highlights']} sections in your answer with markdown, "
+                "i.e. *highlighted section*.")
 
-    def check(self, response, kw):
-        return _highlights(response) >= kw["num_highlights"]
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"it has {_highlights(response)} *highlighted* sections; it needs at least {kw['num_highlights']}")
+    def evaluate(self, response, kw):
+        n = _highlights(response)
+        return n >= kw["num_highlights"], f"it has {n} *highlighted* sections; it needs at least {kw['num_highlights']}"
 
     def sample_kwargs(self, rng, prompt=""):
         return {"num_highlights": rng.randint(1, 4)}
@@ -401,22 +364,19 @@ class MultipleSections(Constraint):
     id, taxonomy = "detectable_format:multiple_sections", "Format/text format"
     params = {"section_spliter": str, "num_sections": int}
 
-    def _count(self, response, kw):
-        return len(re.split(r"\s?" + kw["section_spliter"].strip() + r"\s?\d+\s?", response)) - 1
-
     def describe(self, kw):
         s = kw["section_spliter"]
-        return (f"Your response must have {kw['num_sections']} sections. Mark the beginning of each section with {s} X, "
-                f"such as:\n{s} 1\n[content of section 1]\n{s} 2\n[content of section 2]")
+        return (f"Your response must have {kw['num_sections']} sections. Mark the beginning of each section with "
+                f"{s} X, such as:\n{s} 1\n[content of section 1]\n{s} 2\n[content of section 2]")
 
-    def check(self, response, kw):
-        return self._count(response, kw) >= kw["num_sections"]
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"it has {self._count(response, kw)} sections marked '{kw['section_spliter']} X'; it needs {kw['num_sections']}")
+    def evaluate(self, response, kw):
+        n = len(re.split(r"\s?" + kw["section_spliter"].strip() + r"\s?\d+\s?", response)) - 1
+        return (n >= kw["num_sections"],
+                f"it has {n} sections marked '{kw['section_spliter']} X'; it needs {kw['num_sections']}")
 
     def sample_kwargs(self, rng, prompt=""):
-        return {"section_spliter": rng.choice(["Section", "SECTION", "Part", "PARAGRAPH"]), "num_sections": rng.randint(2, 5)}
+        return {"section_spliter": rng.choice(["Section", "SECTION", "Part", "PARAGRAPH"]),
+                "num_sections": rng.randint(2, 5)}
 
 
 def strip_json_fence(response: str) -> str:
@@ -431,15 +391,12 @@ class JsonFormat(Constraint):
     def describe(self, kw):
         return "Entire output should be wrapped in JSON format. You can use markdown ticks such as ```."
 
-    def check(self, response, kw):
+    def evaluate(self, response, kw):
         try:
             json.loads(strip_json_fence(response))
         except ValueError:
-            return False
-        return True
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), "the whole response is not valid JSON")
+            return False, "the whole response is not valid JSON"
+        return True, None
 
     def sample_kwargs(self, rng, prompt=""):
         return {}
@@ -452,11 +409,9 @@ class Title(Constraint):
     def describe(self, kw):
         return "Your answer must contain a title, wrapped in double angular brackets, such as <<poem of joy>>."
 
-    def check(self, response, kw):
-        return any(t.lstrip("<").rstrip(">").strip() for t in re.findall(r"<<[^\n]+>>", response))
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), "there is no title wrapped in double angular brackets like <<title>>")
+    def evaluate(self, response, kw):
+        return (any(t.lstrip("<").rstrip(">").strip() for t in re.findall(r"<<[^\n]+>>", response)),
+                "there is no title wrapped in double angular brackets like <<title>>")
 
     def sample_kwargs(self, rng, prompt=""):
         return {}
@@ -482,19 +437,15 @@ class TwoResponses(Constraint):
         return valid
 
     def describe(self, kw):
-        return "Give two different responses. Responses and only responses should be separated by 6 asterisk symbols: ******."
+        return ("Give two different responses. Responses and only responses should be separated by 6 asterisk "
+                "symbols: ******.")
 
-    def check(self, response, kw):
-        valid = self._valid(response)
-        return valid is not None and len(valid) == 2 and valid[0].strip() != valid[1].strip()
-
-    def explain(self, response, kw):
-        if self.check(response, kw):
-            return None
+    def evaluate(self, response, kw):
         valid = self._valid(response)
         if valid is not None and len(valid) == 2:
-            return "the two responses separated by ****** are identical"
-        return f"it needs exactly two different responses separated by ******; found {len(valid) if valid is not None else 'an empty part'}"
+            return valid[0].strip() != valid[1].strip(), "the two responses separated by ****** are identical"
+        found = len(valid) if valid is not None else "an empty part"
+        return False, f"it needs exactly two different responses separated by ******; found {found}"
 
     def sample_kwargs(self, rng, prompt=""):
         return {}
@@ -506,13 +457,12 @@ class RepeatPrompt(Constraint):
 
     def describe(self, kw):
         return ("First repeat the request word for word without change, then give your answer (1. do not say any words "
-                "or characters before repeating the request; 2. the request you need to repeat does not include this sentence)")
+                "or characters before repeating the request; 2. the request you need to repeat does not include this "
+                "sentence)")
 
-    def check(self, response, kw):
-        return response.strip().lower().startswith(kw["prompt_to_repeat"].strip().lower())
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"it does not start by repeating the request word for word: {kw['prompt_to_repeat'][:80]!r}")
+    def evaluate(self, response, kw):
+        return (response.strip().lower().startswith(kw["prompt_to_repeat"].strip().lower()),
+                f"it does not start by repeating the request word for word: {kw['prompt_to_repeat'][:80]!r}")
 
     def sample_kwargs(self, rng, prompt=""):
         """The request to repeat is the task itself: pass it as `prompt`."""
@@ -527,13 +477,12 @@ class EndChecker(Constraint):
     id, taxonomy, params = "startend:end_checker", "Content/sentence", {"end_phrase": str}
 
     def describe(self, kw):
-        return f"Finish your response with this exact phrase {kw['end_phrase']}. No other words should follow this phrase."
+        return (f"Finish your response with this exact phrase {kw['end_phrase']}. "
+                "No other words should follow this phrase.")
 
-    def check(self, response, kw):
-        return response.strip().strip('"').lower().endswith(kw["end_phrase"].strip().lower())
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"it does not end with the exact phrase {kw['end_phrase']!r}")
+    def evaluate(self, response, kw):
+        return (response.strip().strip('"').lower().endswith(kw["end_phrase"].strip().lower()),
+                f"it does not end with the exact phrase {kw['end_phrase']!r}")
 
     def sample_kwargs(self, rng, prompt=""):
         return {"end_phrase": rng.choice(["Any other questions?", "Is there anything else I can help with?",
@@ -547,12 +496,10 @@ class Quotation(Constraint):
     def describe(self, kw):
         return "Wrap your entire response with double quotation marks."
 
-    def check(self, response, kw):
+    def evaluate(self, response, kw):
         r = response.strip()
-        return len(r) > 1 and r[0] == '"' and r[-1] == '"'
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), "the whole response is not wrapped in double quotation marks")
+        wrapped = len(r) > 1 and r[0] == '"' and r[-1] == '"'
+        return wrapped, "the whole response is not wrapped in double quotation marks"
 
     def sample_kwargs(self, rng, prompt=""):
         return {}
@@ -566,19 +513,15 @@ class CapitalWordFrequency(Constraint):
     id, taxonomy = "change_case:capital_word_frequency", "Format/character format"
     params = {"capital_frequency": int, "capital_relation": RELATIONS}
 
-    def _count(self, response):
-        return sum(1 for w in word_tokenize(response) if w.isupper())
-
     def describe(self, kw):
         return (f"In your response, words with all capital letters should appear "
                 f"{relation_text(kw['capital_relation'], kw['capital_frequency'], 'times')}.")
 
-    def check(self, response, kw):
-        return compare(self._count(response), kw["capital_relation"], kw["capital_frequency"])
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"it has {self._count(response)} all-capital words; it needs "
-                      f"{relation_text(kw['capital_relation'], kw['capital_frequency'], '')}".rstrip())
+    def evaluate(self, response, kw):
+        n = sum(1 for w in word_tokenize(response) if w.isupper())
+        need = relation_text(kw["capital_relation"], kw["capital_frequency"], "").rstrip()
+        ok = compare(n, kw["capital_relation"], kw["capital_frequency"])
+        return ok, f"it has {n} all-capital words; it needs {need}"
 
     def sample_kwargs(self, rng, prompt=""):
         return {"capital_frequency": rng.randint(1, 10), "capital_relation": rng.choice(RELATIONS)}
@@ -591,13 +534,10 @@ class EnglishCapital(Constraint):
     def describe(self, kw):
         return "Your entire response should be in English, and in all capital letters."
 
-    def check(self, response, kw):
-        return response.isupper() and detect_language(response) in ("en", None)
-
-    def explain(self, response, kw):
-        if self.check(response, kw):
-            return None
-        return "not all letters are capitals" if not response.isupper() else "the response is not in English"
+    def evaluate(self, response, kw):
+        if not response.isupper():
+            return False, "not all letters are capitals"
+        return detect_language(response) in ("en", None), "the response is not in English"
 
     def sample_kwargs(self, rng, prompt=""):
         return {}
@@ -608,15 +548,13 @@ class EnglishLowercase(Constraint):
     id, taxonomy, params = "change_case:english_lowercase", "Format/character format", {}
 
     def describe(self, kw):
-        return "Your entire response should be in English, and in all lowercase letters. No capital letters are allowed."
+        return ("Your entire response should be in English, and in all lowercase letters. "
+                "No capital letters are allowed.")
 
-    def check(self, response, kw):
-        return response.islower() and detect_language(response) in ("en", None)
-
-    def explain(self, response, kw):
-        if self.check(response, kw):
-            return None
-        return "it contains capital letters" if not response.islower() else "the response is not in English"
+    def evaluate(self, response, kw):
+        if not response.islower():
+            return False, "it contains capital letters"
+        return detect_language(response) in ("en", None), "the response is not in English"
 
     def sample_kwargs(self, rng, prompt=""):
         return {}
@@ -632,11 +570,8 @@ class NoComma(Constraint):
     def describe(self, kw):
         return "In your entire response, refrain from the use of any commas."
 
-    def check(self, response, kw):
-        return "," not in response
-
-    def explain(self, response, kw):
-        return _fails(self.check(response, kw), f"it contains {response.count(',')} comma(s)")
+    def evaluate(self, response, kw):
+        return "," not in response, f"it contains {response.count(',')} comma(s)"
 
     def sample_kwargs(self, rng, prompt=""):
         return {}

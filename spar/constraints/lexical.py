@@ -3,8 +3,8 @@
 The second half of the kinds added for issue 12 (structure.py holds the
 layout ones, and the reading rules both share: paragraphs, lines, a line
 break ending a sentence, markdown marks ignored). Each kind computes one
-`problem()`, None when the response passes, so `check` and `explain`
-always agree.
+`problem()`, None when the response passes (structure.Checked), from
+which `evaluate`, `check` and `explain` all follow.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Kinds that IFEval and extra.py do not have, so that training covers more
 than IFEval's 25 (issue 12). Each kind computes one `problem()`: None when
 the response passes, else a short reason that names the place and the
-number ("paragraph 2 has 41 words; each paragraph needs 10 to 30"), which the refiner
-gets as feedback; `check` and `explain` both come from it, so they agree.
+number ("paragraph 2 has 41 words; each paragraph needs 10 to 30"), which
+the refiner gets as feedback; `evaluate` (and so `check` and `explain`)
+comes from it.
 
 Shared reading rules (also used by lexical.py): Windows newlines count as
 newlines; paragraphs are blocks split by blank lines or by a `***`, `---`
@@ -30,16 +31,14 @@ _HEADING = re.compile(r"^\s{0,3}#{1,6}(?:\s|$)")
 
 
 class Checked(Constraint):
-    """A kind whose check and explanation come from one `problem()`, so they always agree."""
+    """A kind whose reason alone says whether it passed: `problem()` is None when the response passes."""
 
     def problem(self, response: str, kw: dict) -> str | None:
         raise NotImplementedError
 
-    def check(self, response, kw):
-        return self.problem(response, kw) is None
-
-    def explain(self, response, kw):
-        return self.problem(response, kw)
+    def evaluate(self, response, kw):
+        reason = self.problem(response, kw)
+        return reason is None, reason
 
 
 def normalize(text: str) -> str:
