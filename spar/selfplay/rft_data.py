@@ -92,8 +92,7 @@ def build_rft(trees: Sequence[Tree], judgments: Sequence[Judgment], responses: S
     "truncated" (a refinement or every agreeing critique cut by
     max_new_tokens), "duplicates" and "capped".
     """
-    from spar.constraints import is_soft, verify
-    from spar.judge import agreeing_critique, tally
+    from spar.judge import agreeing_critique, tally, verifier_verdict
 
     use_verifier, hybrid = judge_kind != "llm", judge_kind == "hybrid"
     keep_cut = cfg.accept_truncated
@@ -121,7 +120,6 @@ def build_rft(trees: Sequence[Tree], judgments: Sequence[Judgment], responses: S
                 left_out["truncated"] += 1
                 continue
             pools["refine"].append(refine_example(inst, parent, child, prefill))
-        hard = [c for c in inst.constraints if not is_soft(c["id"])]
         found: dict[str, list[RFTExample]] = {"yes": [], "no": []}
         for node in tree.nodes:
             v = node["value"]
@@ -130,7 +128,7 @@ def build_rft(trees: Sequence[Tree], judgments: Sequence[Judgment], responses: S
             polarity = "yes" if v > 0.5 else "no"
             if node.get("label") != polarity:
                 continue  # V and the verdict disagree: a record not written by the search
-            verifier = verify(node["response"], hard).to_dict() if hard else None
+            verifier = verifier_verdict(inst, node["response"]).verifier  # None: nothing checkable by code
             majority = critique_of(node["votes"], polarity, verifier)
             if majority:
                 found[polarity].append(judge_example(inst, node["response"], majority[1], polarity, "tree-node",
