@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from spar.constraints import REGISTRY, by_taxonomy, get, verify
+from spar.constraints import REGISTRY, Constraint, by_taxonomy, get, verify
 from spar.constraints.extra import EXTRA_IDS
 from spar.constraints.ifeval import IFEVAL_IDS
 from spar.constraints.lexical import LEXICAL_IDS
@@ -16,8 +16,10 @@ CASES = [
     ("keywords:frequency", {"keyword": "cat", "frequency": 2, "relation": "less than"}, "one cat", "cat cat"),
     ("keywords:forbidden_words", {"forbidden_words": ["very"]}, "Everything is fine.", "It is Very fine."),
     ("keywords:letter_frequency", {"letter": "z", "let_frequency": 2, "let_relation": "at least"}, "zZ", "z"),
-    ("language:response_language", {"language": "es"}, "El perro come en la casa con su familia.", "The dog eats at home with its family."),
-    ("length_constraints:number_sentences", {"num_sentences": 3, "relation": "less than"}, "One. Two.", "One. Two. Three."),
+    ("language:response_language", {"language": "es"},
+     "El perro come en la casa con su familia.", "The dog eats at home with its family."),
+    ("length_constraints:number_sentences", {"num_sentences": 3, "relation": "less than"},
+     "One. Two.", "One. Two. Three."),
     ("length_constraints:number_paragraphs", {"num_paragraphs": 2}, "a\n***\nb", "a\n***\n***\nb"),
     ("length_constraints:number_words", {"num_words": 3, "relation": "at least"}, "one two three", "one two"),
     ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "garden"},
@@ -27,26 +29,33 @@ CASES = [
     ("detectable_format:number_bullet_lists", {"num_bullets": 2}, "* a\n- b", "* a\n* b\n* c"),
     ("detectable_format:constrained_response", {}, "Well. My answer is no.", "My answer is nope"),
     ("detectable_format:number_highlighted_sections", {"num_highlights": 2}, "*one* and **two**", "*one* and ** **"),
-    ("detectable_format:multiple_sections", {"section_spliter": "Section", "num_sections": 2}, "Section 1\na\nSection 2\nb", "Section 1\na"),
+    ("detectable_format:multiple_sections", {"section_spliter": "Section", "num_sections": 2},
+     "Section 1\na\nSection 2\nb", "Section 1\na"),
     ("detectable_format:json_format", {}, "```json\n{\"a\": 1}\n```", "{a: 1}"),
     ("detectable_format:title", {}, "<<Joy>>\ntext", "<< >> text"),
     ("combination:two_responses", {}, "first******second", "same******same"),
     ("combination:repeat_prompt", {"prompt_to_repeat": "Say hi."}, "say hi. Hi!", "Hi! Say hi."),
-    ("startend:end_checker", {"end_phrase": "Any other questions?"}, "Done. Any other questions?\"", "Any other questions? Yes."),
+    ("startend:end_checker", {"end_phrase": "Any other questions?"},
+     "Done. Any other questions?\"", "Any other questions? Yes."),
     ("startend:quotation", {}, ' "quoted" ', '"open'),
-    ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": "at least"}, "NASA and USA", "Only NASA"),
+    ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": "at least"},
+     "NASA and USA", "Only NASA"),
     ("change_case:english_capital", {}, "THIS IS ALL IN CAPITAL LETTERS AND ENGLISH.", "This is not."),
     ("change_case:english_lowercase", {}, "this is all in lowercase letters and english.", "this is Not."),
     ("punctuation:no_comma", {}, "no commas here", "a, b"),
-    ("length_constraints:words_per_sentence", {"max_words": 4}, "Short one. Also short.", "This sentence has far too many words."),
-    ("length_constraints:number_characters", {"num_characters": 10, "relation": "less than"}, "short", "much longer text"),
+    ("length_constraints:words_per_sentence", {"max_words": 4},
+     "Short one. Also short.", "This sentence has far too many words."),
+    ("length_constraints:number_characters", {"num_characters": 10, "relation": "less than"},
+     "short", "much longer text"),
     ("startend:first_word", {"first_word": "Today"}, "today, we rest.", "We rest today."),
     ("startend:last_word", {"last_word": "home"}, "We went Home.", "Home we went."),
-    ("detectable_content:emoji_count", {"num_emojis": 2, "relation": "at least"}, "fun \U0001F600 \u2600", "fun \U0001F600"),
+    ("detectable_content:emoji_count", {"num_emojis": 2, "relation": "at least"},
+     "fun \U0001F600 \u2600", "fun \U0001F600"),
     ("detectable_content:hashtags", {"num_hashtags": 2}, "#one and #two", "#one and issue#2"),
     ("keywords:palindrome", {"min_length": 5}, "a racecar", "a car"),
     ("keywords:repeat_phrase", {"phrase": "step by step", "times": 2}, "Step by step, step by step.", "step by step"),
-    ("keywords:stop_word_ratio", {"max_percent": 30}, "Bright cats chase red lasers quickly", "the cat and the dog of the house"),
+    ("keywords:stop_word_ratio", {"max_percent": 30},
+     "Bright cats chase red lasers quickly", "the cat and the dog of the house"),
     ("keywords:word_count_with_letter", {"letter": "b", "num_words": 2}, "Big blue sea", "Big sea"),
     ("detectable_format:json_keys", {"keys": ["title"]}, '{"title": "x"}', '{"name": "x"}'),
     ("detectable_format:numbered_list", {"num_items": 2}, "1. a\n2) b", "1. a\n2. b\n3. c"),
@@ -75,6 +84,14 @@ def test_pass_and_fail(cid, kwargs, good, bad):
     assert not c.check(bad, kwargs)
     reason = c.explain(bad, kwargs)
     assert isinstance(reason, str) and reason
+
+
+def test_every_kind_computes_its_verdict_once():
+    """A kind defines evaluate() (ok, reason); check and explain are the base class's, read off it. The old kinds
+    computed the verdict in check and again in explain, two copies that could drift apart."""
+    for cid, c in sorted(REGISTRY.items()):
+        assert type(c).check is Constraint.check and type(c).explain is Constraint.explain, cid
+        assert type(c).evaluate is not Constraint.evaluate, cid
 
 
 @pytest.mark.parametrize("cid", sorted(REGISTRY))

@@ -108,7 +108,8 @@ def test_pass_and_fail(cid, kwargs, good, bad):
      "('A GREAT BIG'); it must be exactly 2"),
     ("numeric:date_format", {"date_format": "YYYY-MM-DD"}, "Due 2024-3-9.",
      "the date '2024-3-9' is not written as YYYY-MM-DD; write it like 2024-03-09"),
-    ("numeric:date_format", {"date_format": "DD/MM/YYYY"}, "Due 31/04/2024.", "'31/04/2024' is not a real calendar date"),
+    ("numeric:date_format", {"date_format": "DD/MM/YYYY"}, "Due 31/04/2024.",
+     "'31/04/2024' is not a real calendar date"),
     ("symbol:citations", {"num_sources": 1}, "[1] Smith\nRain helps [1].",
      "citation [1] appears after the source list starts; the list must come last"),
 ])
