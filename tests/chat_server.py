@@ -6,7 +6,9 @@
 
 Each POST body is parsed and handed to `answer`, which writes the reply
 (or misbehaves on purpose: a dropped connection, an error status, a body
-shorter than its Content-Length).
+shorter than its Content-Length). `ChatServer(keep_alive=True)` speaks
+HTTP/1.1 and keeps connections open (every reply must then say its length:
+send_json does).
 """
 
 import json
@@ -15,10 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class ChatServer:
-    def __init__(self):
+    def __init__(self, keep_alive: bool = False):
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
             def log_message(self, *a):
                 pass
 
@@ -37,11 +41,15 @@ class ChatServer:
         self.httpd.server_close()
 
 
-def send_json(handler: BaseHTTPRequestHandler, status: int, obj: dict, cut: bool = False) -> None:
-    """`obj` as the reply; `cut` sends half the body it announces, then closes the connection."""
+def send_json(handler: BaseHTTPRequestHandler, status: int, obj: dict, cut: bool = False,
+              headers: dict | None = None) -> None:
+    """`obj` as the reply, with `headers` besides its type and length; `cut` sends half the body it announces,
+    then closes the connection."""
     data = json.dumps(obj).encode()
     handler.send_response(status)
     handler.send_header("Content-Type", "application/json")
+    for key, value in (headers or {}).items():
+        handler.send_header(key, value)
     handler.send_header("Content-Length", str(len(data)))
     handler.end_headers()
     handler.wfile.write(data[: len(data) // 2] if cut else data)
