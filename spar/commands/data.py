@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     e.add_argument("--in", dest="inp", required=True)
     e.add_argument("--out", required=True)
     e.add_argument("--model", required=True)
-    e.add_argument("--backend", default="openai", choices=["hf", "vllm", "openai"])
+    e.add_argument("--backend", default="openai", choices=["auto", "hf", "vllm", "openai"])
     e.add_argument("--base-url", action="append", default=None)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--retries", type=int, default=2)

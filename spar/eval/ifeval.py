@@ -103,7 +103,7 @@ def score(rows: list[IFEvalRow], responses: list[str]) -> Score:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="smollm2-135m-instruct")
-    p.add_argument("--backend", default="hf", choices=["hf", "vllm", "openai"])
+    p.add_argument("--backend", default="hf", choices=["auto", "hf", "vllm", "openai"])
     p.add_argument("--data", default="hf:google/IFEval", help="IFEval-format JSONL (or hf:google/IFEval with a network)")
     p.add_argument("--limit", type=int, default=None, help="score only the first N prompts")
     p.add_argument("--responses", default=None, help="score existing responses: JSONL with prompt and response")
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         write_jsonl(out / "responses.jsonl",
                     [{"key": row.key, "prompt": row.prompt, "response": resp} for row, resp in zip(rows, responses)])
     else:
-        from spar.backends import SamplingParams, make_backend
+        from spar.backends import SamplingParams, make_backend, resolve
         from spar.commands.generate import check_context
 
         params = SamplingParams(max_new_tokens=args.max_new_tokens)
@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"resuming: {len(rows) - len(todo)} of {len(rows)} prompts already answered in {path}",
                   file=sys.stderr)
         if todo:
-            options = {"batch_size": args.batch_size} if args.backend == "hf" else {}
+            options = {"batch_size": args.batch_size} if resolve(args.backend) == "hf" else {}
             backend = make_backend(args.backend, args.model, **options)
             chats = [[{"role": "user", "content": r.prompt}] for r in todo]
             check_context(backend, chats, args.max_new_tokens, [f"{args.data} key {r.key}" for r in todo])

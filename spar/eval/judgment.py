@@ -204,7 +204,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "with --pointwise: rows of prompt, constraints, response")
     p.add_argument("--pointwise", action="store_true", help="agreement with the verifier on constraint instructions")
     p.add_argument("--model", default="smollm2-135m-instruct")
-    p.add_argument("--backend", default="hf", choices=["hf", "vllm", "openai"])
+    p.add_argument("--backend", default="hf", choices=["auto", "hf", "vllm", "openai"])
     p.add_argument("--n", type=int, default=5)
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)

@@ -55,10 +55,13 @@ class Loop:
 
     def _key(self, role: str, name: str) -> tuple:
         mc = self.cfg.actor if role == "actor" else self.cfg.refiner
+        from spar.backends import resolve
+
+        kind = resolve(mc.backend)
         options = dict(mc.options)
-        if mc.backend == "hf":
+        if kind == "hf":
             options.setdefault("batch_size", mc.batch_size)
-        return mc.backend, name, json.dumps(options, sort_keys=True, default=str)
+        return kind, name, json.dumps(options, sort_keys=True, default=str)
 
     def backend(self, role: str, name: str):
         """The open engine of `role` on model `name`, opened now if there is none. Engines are keyed by backend,
@@ -436,7 +439,9 @@ class Loop:
     def _evaluate(self, actor_name: str, heldout: list[Instruction], out_dir: Path, refiner_name: str) -> dict:
         from spar.selfplay.evaluate import heldout_scores, ifeval_scores
 
-        soft = self.cfg.eval.soft_judge and any(c["id"].startswith("soft:") for i in heldout for c in i.constraints)
+        from spar.constraints import is_soft
+
+        soft = self.cfg.eval.soft_judge and any(is_soft(c["id"]) for i in heldout for c in i.constraints)
         self.use(("actor", actor_name), *([("refiner", refiner_name)] if soft else []))
         actor = self.backend("actor", actor_name)
         judge = None
