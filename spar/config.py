@@ -319,8 +319,12 @@ class EvalConfig:
     max_new_tokens: int = _help("length limit of an evaluation answer", 512)
     ifeval_data: str | None = _help("IFEval-format file to score before and after (never trained on)", None)
     ifeval_limit: int = _help("score only the first N IFEval prompts (0 = all)", 0)
-    soft_judge: bool = _help("also score held-out soft constraints (style, sentiment, ...) with the loop's judge on "
-                             "the refiner (one LLM judgment per soft constraint)", False)
+    soft_judge: bool = _help("also score held-out soft constraints (style, sentiment, ...) with the loop's judge "
+                             "settings (one LLM judgment per soft constraint)", False)
+    soft_judge_model: str = _help("the model that judges soft constraints in every evaluation, on the refiner's "
+                                  "backend; empty: the starting refiner (refiner.name). Never the refiner being "
+                                  "trained: a judge that changes between evaluations makes their scores incomparable",
+                                  "")
 
     def __post_init__(self):
         _require("eval.", self, {"heldout": (_not_negative, ">= 0"), "max_new_tokens": (_at_least_one, ">= 1"),

@@ -113,3 +113,28 @@ def test_three_scores_exact(tmp_path):
     # without a judge (eval.soft_judge: false) no LLM call and no soft score
     plain = heldout_scores(actor, items, 64, tmp_path / "plain", HELDOUT_KINDS)
     assert "heldout_soft" not in plain and plain["heldout_seen_prompt_level"] == 2 / 3
+
+
+def test_soft_constraints_are_judged_by_one_fixed_model_in_every_evaluation(tmp_path, monkeypatch):
+    """The soft score of iteration t used to be judged by iteration t's trained refiner, so a score could move
+    because the judge changed; now every evaluation asks the starting refiner (or eval.soft_judge_model)."""
+    from spar.backends.scripted import ScriptedBackend
+    from spar.config import load_config
+    from spar.records import Instruction
+    from spar.selfplay.loop import Loop
+
+    asked = []
+
+    def backend(self, role, name):
+        asked.append((role, name))
+        return ScriptedBackend(respond=lambda chat, i: "Fine.\nVerdict: Yes", name=name)
+
+    monkeypatch.setattr(Loop, "backend", backend)
+    item = Instruction(id="h1", prompt="Write calmly about rain.", split="heldout",
+                       constraints=[{"id": "soft:style", "kwargs": {"text": "Write calmly.", "taxonomy": "style"}}])
+    for extra, judge in (([], "tiny-random"), (["eval.soft_judge_model=judge-model"], "judge-model")):
+        asked.clear()
+        cfg = load_config(None, [f"out_dir={tmp_path}", "refiner.name=tiny-random", "eval.soft_judge=true", *extra])
+        scores = Loop(cfg)._evaluate("runs/x/iter_2/actor", [item], tmp_path / "eval")
+        assert ("refiner", judge) in asked and all(n in (judge, "runs/x/iter_2/actor") for _, n in asked)
+        assert scores["heldout_soft"] == 1.0

@@ -133,7 +133,7 @@ class Loop:
         train = [i for i in instructions if i.split != "heldout"]
         if not rd.done("base", "eval"):
             with Timer() as tm:
-                scores = self._evaluate(cfg.actor.name, heldout, rd.root / "eval_base", cfg.refiner.name)
+                scores = self._evaluate(cfg.actor.name, heldout, rd.root / "eval_base")
             rd.record("base", "eval", scores=scores, seconds=tm.seconds)
         if cfg.bootstrap.enabled:
             self._bootstrap(train, heldout)
@@ -367,7 +367,7 @@ class Loop:
         if not rd.done(t, "eval"):
             actor_next = rd.stage(t, "train_actor")["model"]
             with Timer() as tm:
-                scores = self._evaluate(actor_next, heldout, d / "eval", rd.stage(t, "train_refiner")["model"])
+                scores = self._evaluate(actor_next, heldout, d / "eval")
             rd.record(t, "eval", scores=scores, seconds=tm.seconds)
             from spar.report import update_run_report  # a face, imported late: a failure only warns
 
@@ -431,24 +431,27 @@ class Loop:
                         "metrics": json.loads((out / "train_metrics.json").read_text())}
             rd.record("bootstrap", stage, **info)
         if not rd.done("bootstrap", "eval"):
-            actor, refiner = self.models_for(0)
+            actor, _ = self.models_for(0)
             with Timer() as tm:
-                scores = self._evaluate(actor, heldout, d / "eval", refiner) if heldout else {}
+                scores = self._evaluate(actor, heldout, d / "eval") if heldout else {}
             rd.record("bootstrap", "eval", scores=scores, seconds=tm.seconds)
 
-    def _evaluate(self, actor_name: str, heldout: list[Instruction], out_dir: Path, refiner_name: str) -> dict:
+    def _evaluate(self, actor_name: str, heldout: list[Instruction], out_dir: Path) -> dict:
+        """Scores of `actor_name`. Soft constraints (eval.soft_judge) are judged by one fixed model in every
+        evaluation (eval.soft_judge_model, else the starting refiner), so scores compare across iterations."""
         from spar.selfplay.evaluate import heldout_scores, ifeval_scores
 
         from spar.constraints import is_soft
 
         soft = self.cfg.eval.soft_judge and any(is_soft(c["id"]) for i in heldout for c in i.constraints)
-        self.use(("actor", actor_name), *([("refiner", refiner_name)] if soft else []))
+        judge_name = self.cfg.eval.soft_judge_model or self.cfg.refiner.name
+        self.use(("actor", actor_name), *([("refiner", judge_name)] if soft else []))
         actor = self.backend("actor", actor_name)
         judge = None
-        if soft:  # soft constraints need an LLM: the loop's judge settings, as an LLM judge, on the refiner
+        if soft:  # soft constraints need an LLM: the loop's judge settings, as an LLM judge, on the fixed model
             from spar.judge import judge_from_config
 
-            refiner = self.backend("refiner", refiner_name)
+            refiner = self.backend("refiner", judge_name)
             judge = judge_from_config(self.cfg.judge, refiner, self.cfg.seed, kind="llm")
         print(f"evaluate {actor_name}: {len(heldout)} held-out instructions"
               + (f" + IFEval data {self.cfg.eval.ifeval_data}" if self.cfg.eval.ifeval_data else ""), file=sys.stderr)
