@@ -40,6 +40,9 @@ def test_compare_two_scripted_runs(tmp_path, monkeypatch, capsys):
     assert rows["search success % @ iter 0"] == ["50.0", "50.0"]
     assert rows["held-out prompt @ base"] == ["50.0", "50.0"] and rows["held-out prompt @ iter 0"] == ["50.0", "50.0"]
     assert "seen kinds, new wording @ base" in rows and "truncated @ iter 0" in rows and "wall time (min)" in rows
+    # paired on the same held-out prompts: the scripted actor answers alike before and after
+    assert rows["held-out prompt @ iter 0 vs base"] == ["+0 -0 p=1.00", "+0 -0 p=1.00"]
+    assert rows["held-out prompt, last vs spar's last"] == ["-", "+0 -0 p=1.00"]
     m = json.loads((spar_run / "manifest.json").read_text())["iterations"]["0"]["pairs"]
     assert rows["edit distance refined @ iter 0"][0] == f"{m['refinement_edit_distance']:.2f}"
     assert main(["compare", str(spar_run), str(sampled), "--json"]) == 0
@@ -55,7 +58,7 @@ def test_compare_refuses_a_folder_that_is_no_run(tmp_path, capsys):
 @pytest.mark.parametrize("name, changed", [
     ("cpu-quality", {}), ("abl-sampled-pairs", {"pairs.train_on": "sampled"}),
     ("abl-single-chain", {"search.branch": 1, "search.select": 1, "search.max_depth": 9}),
-    ("abl-one-iteration", {"iterations": 1, "data.per_iteration": 144}),
+    ("abl-one-iteration", {"iterations": 1, "data.per_iteration": 96}),
 ])
 def test_campaign_configs_load_with_matched_budgets(name, changed):
     """An ablation is its base (cpu-quality.yaml) with a few keys changed; everything else stays the same."""
@@ -96,3 +99,15 @@ def test_max_train_caps_the_pairs_the_actor_trains_on(tmp_path, monkeypatch):
     manifest = json.loads((root / "manifest.json").read_text())["iterations"]["0"]
     assert manifest["pairs"]["refinement_pairs"] == 4 and manifest["train_actor"]["pairs"] == 2
     assert len((root / "iter_0" / "pairs_train.jsonl").read_text().splitlines()) == 2
+
+
+def test_sign_test_counts_paired_flips_and_gives_the_exact_p_value():
+    from spar.commands.compare import sign_test
+
+    before = {"a": False, "b": False, "c": True, "d": True, "e": False, "x": True}
+    after = {"a": True, "b": True, "c": True, "d": False, "e": False, "y": False}
+    assert sign_test(before, after) == {"n": 5, "wins": 2, "losses": 1, "p": 1.0}  # 2 * (1 + 3) / 8, capped
+    eight = {str(i): False for i in range(8)}
+    assert sign_test(eight, dict.fromkeys(eight, True))["p"] == 2 / 256
+    assert sign_test({"a": True}, {"b": True}) is None
+    assert sign_test({"a": True}, {"a": True}) == {"n": 1, "wins": 0, "losses": 0, "p": 1.0}

@@ -11,6 +11,14 @@ then per iteration the pairs, search success, mean edit distance of refined
 and of sampled pairs (the paper's thesis: refined pairs differ less),
 truncated completions, and the run's wall time. A run still going or cut
 short shows "-" where a stage has not finished.
+
+Scores on a few dozen prompts move by chance, so differences come paired, on
+the same held-out prompts (the runs share a seed, so they share the held-out
+split): after each iteration against the base model, and each run's last
+evaluation against the first run's. A paired difference shows the prompts
+that went from failed to passed (+) and back (-), and the two-sided exact
+sign-test p-value: the chance of a split at least that uneven if neither
+model were better.
 """
 
 from __future__ import annotations
@@ -59,9 +67,12 @@ def load_run(path: str | Path) -> dict:
         "seconds": round(sum(stage.get("seconds", 0) or 0 for stages in iterations.values()
                              for stage in stages.values() if isinstance(stage, dict)), 1),
     }
+    run["passed"] = {}  # point -> {held-out instruction id: all its checkable constraints met}
+    eval_dirs = {"base": root / "eval_base", "bootstrap": root / "bootstrap" / "eval"}
     for point in ("base", "bootstrap"):
         if iterations.get(point, {}).get("eval", {}).get("status") == "done":
             run["scores"][point] = iterations[point]["eval"].get("scores", {})
+            run["passed"][point] = _passed(eval_dirs[point])
     t = 0
     while str(t) in iterations:
         stages = iterations[str(t)]
@@ -79,8 +90,44 @@ def load_run(path: str | Path) -> dict:
         })
         if stages.get("eval", {}).get("status") == "done":
             run["scores"][str(t)] = stages["eval"].get("scores", {})
+            run["passed"][str(t)] = _passed(root / f"iter_{t}" / "eval")
         t += 1
     return run
+
+
+def _passed(eval_dir: Path) -> dict[str, bool]:
+    """{instruction id: passed} of one held-out evaluation (its per-item file; soft-only items have no verdict)."""
+    path = eval_dir / "heldout_responses.jsonl"
+    if not path.is_file():
+        return {}
+    out = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            raise UserError(f"{path}:{n}: not a JSON line; was the file edited? rerun the evaluation") from None
+        if "failed" in row:
+            out[row["id"]] = not row["failed"]
+    return out
+
+
+def sign_test(before: dict[str, bool], after: dict[str, bool]) -> dict | None:
+    """Paired comparison on the items both hold: n, wins (failed -> passed), losses (passed -> failed) and the
+    two-sided exact sign-test p-value; None when they share no item."""
+    from math import comb
+
+    shared = sorted(set(before) & set(after))
+    if not shared:
+        return None
+    wins = sum(1 for k in shared if after[k] and not before[k])
+    losses = sum(1 for k in shared if before[k] and not after[k])
+    m = wins + losses
+    p = min(1.0, 2 * sum(comb(m, k) for k in range(min(wins, losses) + 1)) / 2 ** m) if m else 1.0
+    return {"n": len(shared), "wins": wins, "losses": losses, "p": p}
+
+
+def _paired(test: dict | None) -> str:
+    return "-" if test is None else f"+{test['wins']} -{test['losses']} p={test['p']:.2f}"
 
 
 def _pct(x) -> str:
@@ -114,6 +161,19 @@ def table(runs: list[dict]) -> str:
         for label, key, fmt in per_iter:
             rows.append((f"{label} @ iter {t}", [fmt(r["iterations"][t][key]) if t < len(r["iterations"]) else "-"
                                                  for r in runs]))
+    for point in points[1:]:  # paired against the base model, on the same held-out prompts
+        if any(point in r["passed"] for r in runs):
+            where = point if point == "bootstrap" else f"iter {point}"
+            rows.append((f"held-out prompt @ {where} vs base", [
+                _paired(sign_test(r["passed"].get("base", {}), r["passed"][point])) if point in r["passed"] else "-"
+                for r in runs]))
+    if len(runs) > 1:  # each run's last evaluation against the first run's
+        order = {"base": -2, "bootstrap": -1}
+        last = [max(r["passed"], key=lambda p: order.get(p, 0) if p in order else int(p), default=None)
+                for r in runs]
+        rows.append((f"held-out prompt, last vs {runs[0]['name']}'s last", ["-"] + [
+            _paired(sign_test(runs[0]["passed"][last[0]], r["passed"][lp])) if last[0] and lp else "-"
+            for r, lp in zip(runs[1:], last[1:])]))
     rows.append(("wall time (min)", [f"{r['seconds'] / 60:.1f}" for r in runs]))
     width = max(len(label) for label, _ in rows)
     cols = [max(len(row[1][i]) for row in rows) for i in range(len(runs))]
