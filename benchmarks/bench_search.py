@@ -19,11 +19,11 @@ import time
 import torch
 
 from spar.backends import SamplingParams, make_backend
+from spar.config import SearchConfig
 from spar.constraints import get
 from spar.judge import LLMJudge
 from spar.records import Instruction
 from spar.search.engine import Root, search_trees
-from spar.search.tree import SearchConfig
 
 TASKS = ["Write a short note to a neighbor about a lost cat.", "Describe a rainy morning in a city.",
          "Explain why the sky is blue.", "Give advice to a new runner.", "Write a product blurb for a desk lamp.",

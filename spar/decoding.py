@@ -19,11 +19,11 @@ from dataclasses import dataclass, replace
 from typing import Sequence
 
 from spar.backends.base import Backend, SamplingParams
+from spar.config import SearchConfig
 from spar.errors import UserError
 from spar.prompts import actor_chat
 from spar.records import Instruction
 from spar.search.engine import Root, search_trees
-from spar.search.tree import SearchConfig
 
 STRATEGIES = ("greedy", "best_of_n", "bfs", "dfs")
 

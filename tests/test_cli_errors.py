@@ -175,7 +175,7 @@ def test_loop_input_errors_are_user_errors(tmp_path, capsys):
 
 
 def test_ifeval_response_file_errors_are_user_errors(tmp_path):
-    from spar.data.ifeval import IFEvalRow
+    from spar.data.ifeval_rows import IFEvalRow
     from spar.eval.ifeval import responses_for
 
     rows = [IFEvalRow(key=1, prompt="p", instruction_id_list=[], kwargs=[])]

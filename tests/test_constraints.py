@@ -6,7 +6,7 @@ import pytest
 
 from spar.constraints import REGISTRY, Constraint, by_taxonomy, get, verify
 from spar.constraints.extra import EXTRA_IDS
-from spar.constraints.ifeval import IFEVAL_IDS
+from spar.constraints.ifeval_kinds import IFEVAL_IDS
 from spar.constraints.lexical import LEXICAL_IDS
 from spar.constraints.structure import STRUCTURE_IDS
 

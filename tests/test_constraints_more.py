@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from spar.constraints import REGISTRY, get, verify
 from spar.constraints.extra import EXTRA_IDS
-from spar.constraints.ifeval import IFEVAL_IDS
+from spar.constraints.ifeval_kinds import IFEVAL_IDS
 from spar.constraints.lexical import LEXICAL_IDS
 from spar.constraints.structure import STRUCTURE_IDS
 

@@ -8,7 +8,7 @@ import pytest
 
 from spar.cli import main
 from spar.constraints import get
-from spar.constraints.ifeval import IFEVAL_IDS
+from spar.constraints.ifeval_kinds import IFEVAL_IDS
 from spar.data.contamination import contamination, guard_training_data, load_prompts, words
 from spar.data.synth import synthesize
 from spar.errors import UserError

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from spar.cli import main
-from spar.data.ifeval import IFEvalRow, load_ifeval
+from spar.data.ifeval_rows import IFEvalRow, load_ifeval
 from spar.eval.ifeval import loose_variants, score
 from spar.records import RecordError
 

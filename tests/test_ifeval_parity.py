@@ -11,9 +11,9 @@ import random
 import pytest
 
 from spar.constraints import get
-from spar.constraints.ifeval import IFEVAL_IDS
+from spar.constraints.ifeval_kinds import IFEVAL_IDS
 from spar.constraints.text import use_bundled_nltk_data
-from spar.data.ifeval import IFEvalRow
+from spar.data.ifeval_rows import IFEvalRow
 from spar.eval.ifeval import follows
 
 use_bundled_nltk_data()  # before lm-eval imports nltk and tries to download punkt_tab

@@ -9,7 +9,7 @@ import json
 import spar.backends
 from spar.backends.scripted import ScriptedBackend
 from spar.cli import main
-from spar.data.ifeval import load_ifeval
+from spar.data.ifeval_rows import load_ifeval
 
 
 class Crash(Exception):

@@ -6,10 +6,11 @@ import pytest
 
 from spar.backends import make_backend
 from spar.backends.scripted import ScriptedBackend
+from spar.config import SearchConfig
 from spar.judge import LLMJudge, Verdict, make_judge
 from spar.records import Instruction
 from spar.search.engine import Root, search_trees
-from spar.search.tree import SearchConfig, path_to
+from spar.search.tree import path_to
 
 
 def refiner(broken=()):
@@ -243,14 +244,22 @@ def test_truncation_is_the_cut_before_the_end_marker():
     assert [(n["response"], n["truncated"]) for n in tree.nodes[1:]] == [("whole answer", False), ("cut answ", True)]
 
 
-def test_truncated_flag_round_trips_and_old_trees_still_load():
-    from spar.search.tree import nodes_of
+def test_truncated_flag_round_trips_and_old_trees_still_load(tmp_path):
+    from dataclasses import replace
+
+    from spar.records import Tree, read_jsonl, write_jsonl
+    from spar.selfplay.pairs import refinement_pairs
 
     (tree,), _, _ = grow({}, backend=cut_refiner({"r.1"}), strategy="bfs", max_depth=1)
-    assert nodes_of(tree)["0.1"].truncated and not nodes_of(tree)["0.0"].truncated
-    for n in tree.nodes:
-        del n["truncated"]  # a tree written before the field existed
-    assert not nodes_of(tree)["0.1"].truncated
+    (read,) = read_jsonl(write_jsonl(tmp_path / "trees.jsonl", [tree]), Tree)
+    flags = {n["id"]: n["truncated"] for n in read.nodes}
+    assert flags["0.1"] and not flags["0.0"]
+    found = replace(read, success=True, best="0.1")  # as if the cut refinement had been judged right
+    instructions = {"i0": Instruction("i0", "p")}
+    assert refinement_pairs([found], instructions) == []  # a cut answer is never chosen
+    for n in found.nodes:
+        del n["truncated"]  # a tree written before the field existed: its answers count as whole
+    assert [p.chosen for p in refinement_pairs([found], instructions)] == ["r.1"]
 
 
 def test_loop_counts_truncated_responses_and_refinements(tmp_path, capsys, monkeypatch):

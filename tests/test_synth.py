@@ -100,7 +100,7 @@ def test_no_benchmark_prompt_leaks_in(ifeval_sample):
 
 def test_leak_check_catches_near_duplicates(ifeval_sample):
     """A benchmark prompt with one word changed is caught; an unrelated one is not."""
-    from spar.data.ifeval import load_ifeval
+    from spar.data.ifeval_rows import load_ifeval
 
     row = load_ifeval(ifeval_sample)[0]
     words = row.prompt.split()
@@ -151,7 +151,7 @@ def test_every_kind_has_six_own_phrasings_that_state_its_kwargs():
     import random
 
     from spar.constraints import REGISTRY
-    from spar.constraints.ifeval import LANGUAGES
+    from spar.constraints.ifeval_kinds import LANGUAGES
     from spar.data.phrasings import RELATION_FIELDS, number_word, ordinal, phrase, phrasings, sample_kwargs
 
     fewer, at_least = ("fewer than", "under", "less than", "below"), ("at least", "or more", "no fewer", "minimum")
@@ -184,7 +184,7 @@ def test_no_phrasing_uses_ifeval_wording():
     import random
 
     from spar.constraints import REGISTRY
-    from spar.constraints.ifeval import IFEVAL_IDS
+    from spar.constraints.ifeval_kinds import IFEVAL_IDS
     from spar.data.contamination import NgramIndex
     from spar.data.phrasings import phrase, phrasings, sample_kwargs
 

@@ -13,7 +13,7 @@ import json
 import re
 
 from spar.constraints.base import Constraint, register
-from spar.constraints.ifeval import RELATIONS, compare, relation_text, strip_json_fence
+from spar.constraints.ifeval_kinds import RELATIONS, compare, relation_text, strip_json_fence
 from spar.constraints.text import split_sentences
 
 _WORDS = re.compile(r"[A-Za-z0-9']+")

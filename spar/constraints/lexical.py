@@ -14,7 +14,7 @@ import datetime
 import re
 
 from spar.constraints.base import register
-from spar.constraints.ifeval import KEYWORDS
+from spar.constraints.ifeval_kinds import KEYWORDS
 from spar.constraints.structure import (
     Checked, lines, normalize, paragraphs, plain, quote, sentences, words, _BREAK, _EMPHASIS, _SEPARATOR,
 )

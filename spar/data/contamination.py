@@ -100,7 +100,7 @@ def load_prompts(path: str | Path, role: str) -> list[tuple[str, str]]:
     `role` names the option the file came from, for the error message.
     """
     if str(path).startswith("hf:"):
-        from spar.data.ifeval import load_ifeval
+        from spar.data.ifeval_rows import load_ifeval
 
         return [(str(r.key), r.prompt) for r in load_ifeval(str(path))]
     path = Path(path)

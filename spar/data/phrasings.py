@@ -24,7 +24,7 @@ import random
 from typing import Any
 
 from spar.constraints import get
-from spar.constraints.ifeval import LANGUAGES
+from spar.constraints.ifeval_kinds import LANGUAGES
 
 _NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
                  "sixteen seventeen eighteen nineteen twenty").split()

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spar.constraints import get
-from spar.data.ifeval import IFEvalRow, load_ifeval
+from spar.data.ifeval_rows import IFEvalRow, load_ifeval
 from spar.errors import UserError
 from spar.records import JsonlAppender, RecordError, iter_lines, refuse_overwrite, write_jsonl
 

@@ -164,7 +164,7 @@ def settings(args: argparse.Namespace) -> tuple[Settings, ModelConfig, JudgeConf
 def load_instructions(s: Settings) -> tuple[list[Instruction], list | None]:
     """The instructions to decode and, for IFEval-format data, their rows (for IFEval scoring)."""
     if s.ifeval_data:
-        from spar.data.ifeval import load_ifeval
+        from spar.data.ifeval_rows import load_ifeval
 
         rows = load_ifeval(s.ifeval_data)[: s.n]
         return [r.to_instruction() for r in rows], rows

@@ -63,9 +63,3 @@ def old_text(ops: Ops) -> str:
 
 def new_text(ops: Ops) -> str:
     return "".join(t for op, t in ops if op != "-")
-
-
-def changed_words(ops: Ops) -> tuple[int, int]:
-    """(words deleted, words inserted): whitespace and punctuation do not count."""
-    count = lambda text: sum(1 for t in tokens(text) if t[0].isalnum() or t[0] == "_")  # noqa: E731
-    return (sum(count(t) for op, t in ops if op == "-"), sum(count(t) for op, t in ops if op == "+"))

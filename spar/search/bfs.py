@@ -14,7 +14,8 @@ many trees in one batch.
 
 from __future__ import annotations
 
-from spar.search.tree import Node, Outcome, SearchConfig, judged_right, ranked
+from spar.config import SearchConfig
+from spar.search.tree import Node, Outcome, judged_right, ranked
 
 
 def bfs(root: Node, cfg: SearchConfig, budget: list[int]):

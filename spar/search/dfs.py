@@ -12,7 +12,8 @@ children.
 
 from __future__ import annotations
 
-from spar.search.tree import Node, Outcome, SearchConfig, judged_right, ranked
+from spar.config import SearchConfig
+from spar.search.tree import Node, Outcome, judged_right, ranked
 
 
 def dfs(root: Node, cfg: SearchConfig, budget: list[int]):

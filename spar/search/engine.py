@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from spar.backends.base import Backend, SamplingParams
+from spar.config import SearchConfig
 from spar.parsing import REFINED_END, REFINED_START, parse_refinement
 from spar.prompts import refine_chat
 from spar.records import Instruction, Tree
 from spar.search.bfs import bfs
 from spar.search.dfs import dfs
-from spar.search.tree import Node, Outcome, SearchConfig, to_record
+from spar.search.tree import Node, Outcome, to_record
 
 
 @dataclass

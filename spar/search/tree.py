@@ -1,4 +1,4 @@
-"""Refinement trees: nodes, values, and the settings of a search.
+"""Refinement trees: nodes, values, and the record a grown tree is written as.
 
 A tree grows from one negative response (the root, with its judged
 critique). Each child is a refinement of its parent written by the refiner
@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from spar.config import SearchConfig  # the settings of a search live with the other configs
+from spar.config import SearchConfig
 from spar.records import Tree
 
 
@@ -69,10 +69,6 @@ def to_record(instruction_id: str, nodes: list[Node], strategy: str, outcome: Ou
         best=outcome.best.id,
         calls={"refine": refinements, "judge": judged},
     )
-
-
-def nodes_of(tree: Tree) -> dict[str, Node]:
-    return {n["id"]: Node(**n) for n in tree.nodes}
 
 
 def path_to(tree: Tree, node_id: str) -> list[dict[str, Any]]:

@@ -85,7 +85,7 @@ def heldout_scores(actor: Backend, instructions: Sequence[Instruction], max_new_
 
 
 def ifeval_scores(actor: Backend, path: str, limit: int, max_new_tokens: int, out_dir: Path) -> dict:
-    from spar.data.ifeval import load_ifeval
+    from spar.data.ifeval_rows import load_ifeval
     from spar.eval.ifeval import score
 
     rows = load_ifeval(path)

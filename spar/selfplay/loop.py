@@ -148,7 +148,7 @@ class Loop:
             raise FileNotFoundError(f"data.source={cfg.data.source}: file not found; give a JSONL file of Instruction "
                                     f"records ({{id, prompt, constraints, source, split}}) or `synth`")
         if cfg.eval.ifeval_data:
-            from spar.data.ifeval import load_ifeval
+            from spar.data.ifeval_rows import load_ifeval
 
             load_ifeval(cfg.eval.ifeval_data)  # names file:line of a malformed row
         if cfg.data.leak_check and not Path(cfg.data.leak_check).exists():
