@@ -21,6 +21,7 @@ from typing import Sequence
 from spar.backends.base import Backend, SamplingParams
 from spar.config import SearchConfig
 from spar.errors import UserError
+from spar.judge import Judge
 from spar.prompts import actor_chat
 from spar.records import Instruction
 from spar.search.engine import Root, search_trees
@@ -38,7 +39,7 @@ class Decoded:
 def decode(
     instructions: Sequence[Instruction],
     actor: Backend,
-    judge=None,
+    judge: Judge | None = None,
     refiner: Backend | None = None,
     strategy: str = "greedy",
     budget: int = 1,
@@ -55,6 +56,7 @@ def decode(
         raise UserError(f"budget={budget}: at least one generated response")
     chats = [actor_chat(i.prompt) for i in instructions]
     if strategy == "best_of_n":
+        assert judge is not None  # checked above; says so to a type checker
         params = SamplingParams(n=budget, temperature=temperature, top_p=0.9, max_new_tokens=max_new_tokens, seed=seed)
         samples = [[c.text for c in row] for row in actor.generate(chats, params)]
         flat = [(inst, s) for inst, row in zip(instructions, samples) for s in row]
@@ -62,12 +64,13 @@ def decode(
         out = []
         for k, row in enumerate(samples):
             vals = values[k * budget : (k + 1) * budget]
-            best = max(range(budget), key=lambda j: (vals[j], -j))
-            out.append(Decoded(row[best], vals[best], budget))
+            pick = max(range(budget), key=lambda j: (vals[j], -j))
+            out.append(Decoded(row[pick], vals[pick], budget))
         return out
     greedy = [row[0].text for row in actor.generate(chats, SamplingParams(max_new_tokens=max_new_tokens))]
     if strategy == "greedy":
         return [Decoded(t, None, 1) for t in greedy]
+    assert judge is not None  # checked above
     verdicts = judge.judge(list(zip(instructions, greedy)))
     out = [Decoded(t, v.value, 1) for t, v in zip(greedy, verdicts)]
     wrong = [k for k, v in enumerate(verdicts) if v.label != "yes"]

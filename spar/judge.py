@@ -24,6 +24,11 @@
   verifiable constraint is a "no" without asking the LLM (unless
   `always_llm`, which collects LLM votes for RFT anyway).
 
+Everything that takes a judge (the search engine, the loop's judge stage,
+decoding, the verbs, the server) asks only for the `Judge` protocol below:
+`judge(items) -> verdicts`. A wrapper (the server's charged judge, the
+scaling experiment's counting one, a test's table of values) is a judge too.
+
 `judge_request(instruction, response, hybrid)` is the exact chat the LLM
 judge is sent; the RFT data builder uses it too, so training examples carry
 the note the judge saw. Every judge caches verdicts by (instruction,
@@ -34,7 +39,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
 from spar.backends.base import Backend, Chat, Completion, SamplingParams
 from spar.config import JudgeConfig
@@ -53,6 +58,12 @@ class Verdict:
     label: str = "abstain"  # "yes" | "no" | "abstain"
     critique: str = ""
     verifier: dict[str, Any] | None = None
+
+
+class Judge(Protocol):
+    """Anything that judges: one Verdict per (instruction, response) item, in input order."""
+
+    def judge(self, items: Sequence[Item]) -> list[Verdict]: ...
 
 
 def _key(instruction: Instruction, response: str) -> str:
@@ -177,7 +188,7 @@ def verifier_verdict(inst: Instruction, response: str) -> Verdict:
 
 
 class HybridJudge:
-    def __init__(self, backend: Backend, always_llm: bool = False, **llm_options):
+    def __init__(self, backend: Backend, always_llm: bool = False, **llm_options: Any):
         self.llm = LLMJudge(backend, **llm_options)
         self.always_llm = always_llm
         self.cache: dict[str, Verdict] = {}
@@ -213,7 +224,7 @@ def _combine(code: Verdict, llm: Verdict | None) -> Verdict:
     return Verdict(votes=llm.votes, value=llm.value, label=llm.label, critique=critique.strip(), verifier=code.verifier)
 
 
-def judge_from_config(cfg: JudgeConfig, backend: Backend | None, seed: int, kind: str | None = None):
+def judge_from_config(cfg: JudgeConfig, backend: Backend | None, seed: int, kind: str | None = None) -> Judge:
     """The judge the `judge.*` settings describe, asking `backend` (None for the verifier judge). The loop,
     the verbs and the server all build their judge here; `kind` overrides `cfg.kind` (an LLM judge for soft
     constraints, say)."""
@@ -227,7 +238,7 @@ def judge_from_config(cfg: JudgeConfig, backend: Backend | None, seed: int, kind
     return make_judge(kind, backend, **options)
 
 
-def make_judge(kind: str, backend: Backend | None = None, **options):
+def make_judge(kind: str, backend: Backend | None = None, **options: Any) -> Judge:
     """kind: "llm" | "verifier" | "hybrid"; llm and hybrid need the refiner's backend."""
     if kind == "verifier":
         return VerifierJudge()

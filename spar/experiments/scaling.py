@@ -31,12 +31,13 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from spar.config import JudgeConfig, ModelConfig, SearchConfig, add_flags, flags_config
 from spar.constraints import is_soft, verify
 from spar.decoding import STRATEGIES
 from spar.errors import UserError
+from spar.judge import Item, Judge, Verdict
 from spar.records import Instruction, read_instructions, refuse_overwrite
 
 OUTPUTS = ("scaling.json", "table.txt", "scaling.svg")  # what the experiment writes into --out
@@ -197,10 +198,10 @@ class Counted:
 class CountedJudge:
     """A judge that counts the (instruction, response) judgments it is asked for."""
 
-    def __init__(self, inner):
+    def __init__(self, inner: Judge):
         self.inner, self.items = inner, 0
 
-    def judge(self, items):
+    def judge(self, items: Sequence[Item]) -> list[Verdict]:
         self.items += len(items)
         return self.inner.judge(items)
 

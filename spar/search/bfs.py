@@ -15,10 +15,10 @@ many trees in one batch.
 from __future__ import annotations
 
 from spar.config import SearchConfig
-from spar.search.tree import Node, Outcome, judged_right, ranked
+from spar.search.tree import Node, Outcome, Search, judged_right, ranked
 
 
-def bfs(root: Node, cfg: SearchConfig, budget: list[int]):
+def bfs(root: Node, cfg: SearchConfig, budget: list[int]) -> Search:
     best = root
     frontier = [root]
     for _ in range(cfg.max_depth):

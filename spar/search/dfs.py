@@ -12,11 +12,13 @@ children.
 
 from __future__ import annotations
 
+from typing import Generator
+
 from spar.config import SearchConfig
-from spar.search.tree import Node, Outcome, judged_right, ranked
+from spar.search.tree import Node, Outcome, Search, judged_right, ranked
 
 
-def dfs(root: Node, cfg: SearchConfig, budget: list[int]):
+def dfs(root: Node, cfg: SearchConfig, budget: list[int]) -> Search:
     found: list[Node] = []
     outcome = yield from _visit(root, cfg, budget, found)
     if outcome is not None:
@@ -25,7 +27,8 @@ def dfs(root: Node, cfg: SearchConfig, budget: list[int]):
     return Outcome(False, best[0] if best else root)
 
 
-def _visit(node: Node, cfg: SearchConfig, budget: list[int], found: list[Node]):
+def _visit(node: Node, cfg: SearchConfig, budget: list[int],
+           found: list[Node]) -> Generator[list[tuple[Node, int]], list[Node], Outcome | None]:
     k = min(cfg.branch, budget[0])
     if k == 0:
         return None

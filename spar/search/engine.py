@@ -27,12 +27,13 @@ from typing import Any, Callable, Sequence
 
 from spar.backends.base import Backend, SamplingParams
 from spar.config import SearchConfig
+from spar.judge import Judge
 from spar.parsing import REFINED_END, REFINED_START, parse_refinement
 from spar.prompts import refine_chat
 from spar.records import Instruction, Tree
 from spar.search.bfs import bfs
 from spar.search.dfs import dfs
-from spar.search.tree import Node, Outcome, to_record
+from spar.search.tree import Node, Outcome, Search, to_record
 
 
 @dataclass
@@ -50,8 +51,8 @@ class Root:
 class _Run:
     root: Root
     nodes: list[Node]
-    gen: object
-    pending: list  # [(node, k)]
+    gen: Search
+    pending: list[tuple[Node, int]]
     cfg: SearchConfig
     judged: int = 0
 
@@ -66,17 +67,18 @@ class Forest:
     same sampling settings go to the backend as one call.
     """
 
-    def __init__(self, backend: Backend, judge, cfg: SearchConfig, charge: Callable[[Any, int], None] | None = None):
+    def __init__(self, backend: Backend, judge: Judge, cfg: SearchConfig,
+                 charge: Callable[[Any, int], None] | None = None):
         """`charge(key, tokens)` is told the tokens of every refinement written for tree `key`."""
         self.backend, self.judge, self.cfg, self.charge = backend, judge, cfg, charge
-        self.runs: dict = {}  # key -> _Run, in the order trees joined
+        self.runs: dict[Any, _Run] = {}  # in the order trees joined
         self.steps = 0
         self.generated = 0  # refinements written so far
 
     def __len__(self) -> int:
         return len(self.runs)
 
-    def add(self, key, root: Root, cfg: SearchConfig | None = None) -> Tree | None:
+    def add(self, key: Any, root: Root, cfg: SearchConfig | None = None) -> Tree | None:
         """Start a tree under `key` (settings `cfg`, else the forest's); returns it if it is done at once."""
         cfg = cfg or self.cfg
         node = Node(id="0", parent=None, depth=0, response=root.response, critique=root.critique,
@@ -88,11 +90,11 @@ class Forest:
             self.runs[key] = run
         return tree
 
-    def drop(self, key) -> None:
+    def drop(self, key: Any) -> None:
         """Forget a tree (its request was cancelled); unknown keys are ignored."""
         self.runs.pop(key, None)
 
-    def step(self) -> dict:
+    def step(self) -> dict[Any, Tree]:
         """Expand every pending node of every tree, judge all new children in one judge call; returns
         {key: tree} of the trees that finished, in the order they joined."""
         requests = [(key, node, k) for key, run in self.runs.items() for node, k in run.pending]
@@ -112,7 +114,7 @@ class Forest:
 def search_trees(
     roots: Sequence[Root],
     backend: Backend,
-    judge,
+    judge: Judge,
     cfg: SearchConfig,
     on_done: Callable[[Tree], None] | None = None,
     progress: Callable[[Tree, int], None] | None = None,
@@ -136,7 +138,7 @@ def search_trees(
     return [done[i] for i in range(len(roots))]
 
 
-def _advance(run: _Run, children) -> Tree | None:
+def _advance(run: _Run, children: list[Node] | None) -> Tree | None:
     """Send the new children to the tree's generator; its record once it has finished."""
     try:
         run.pending = run.gen.send(children) if children is not None else next(run.gen)
@@ -146,9 +148,10 @@ def _advance(run: _Run, children) -> Tree | None:
     return None
 
 
-def _refine(requests, runs, backend, step, charge=None) -> dict:
+def _refine(requests: list[tuple[Any, Node, int]], runs: dict[Any, _Run], backend: Backend, step: int,
+            charge: Callable[[Any, int], None] | None = None) -> dict[Any, list[Node]]:
     """One backend call per distinct sampling setting, most samples first (normally exactly one call)."""
-    children: dict = {}
+    children: dict[Any, list[Node]] = {}
     settings = dict.fromkeys((k, *_setting(runs[key].cfg)) for key, _, k in requests)  # in order of appearance
     for setting in sorted(settings, key=lambda s: -s[0]):
         k, temperature, top_p, max_new_tokens, seed, prefill = setting
@@ -192,7 +195,7 @@ def _cut_short(text: str, finish_reason: str) -> bool:
     return start < 0 or REFINED_END not in text[start:]
 
 
-def _judge(children: dict, runs, judge) -> None:
+def _judge(children: dict[Any, list[Node]], runs: dict[Any, _Run], judge: Judge) -> None:
     todo = [(i, n) for i, nodes in children.items() for n in nodes if not n.failed]
     verdicts = judge.judge([(runs[i].root.instruction, n.response) for i, n in todo]) if todo else []
     for (i, node), v in zip(todo, verdicts):

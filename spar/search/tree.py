@@ -17,7 +17,7 @@ answer, so it never becomes a chosen response, unless
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Generator
 
 from spar.config import SearchConfig
 from spar.records import Tree
@@ -56,6 +56,11 @@ def judged_right(node: Node, cfg: SearchConfig) -> bool:
 class Outcome:
     success: bool
     best: Node
+
+
+# A strategy (bfs, dfs) is a generator: it yields [(node, k), ...] (expand node into k refinements), is sent
+# the judged children, and returns its Outcome.
+Search = Generator[list[tuple[Node, int]], list[Node], Outcome]
 
 
 def to_record(instruction_id: str, nodes: list[Node], strategy: str, outcome: Outcome, judged: int) -> Tree:

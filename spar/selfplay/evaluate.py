@@ -21,6 +21,7 @@ from typing import Sequence
 
 from spar.backends.base import Backend, SamplingParams
 from spar.constraints import is_soft, verify
+from spar.judge import Judge
 from spar.prompts import actor_chat
 from spar.records import Instruction
 
@@ -30,7 +31,7 @@ def _rate(ok: int, n: int) -> float | None:
 
 
 def heldout_scores(actor: Backend, instructions: Sequence[Instruction], max_new_tokens: int, out_dir: Path,
-                   heldout_kinds: Sequence[str] = (), judge=None) -> dict:
+                   heldout_kinds: Sequence[str] = (), judge: Judge | None = None) -> dict:
     """Scores of `actor` on held-out `instructions` (see the module docstring); `judge` (an LLM judge, or None)
     scores soft constraints. Responses and per-item results go to out_dir/heldout_responses.jsonl."""
     unseen = set(heldout_kinds)

@@ -37,12 +37,12 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from spar.backends.base import Backend, SamplingParams
 from spar.config import JudgeConfig, SearchConfig
 from spar.errors import UserError
-from spar.judge import HybridJudge, LLMJudge, judge_request
+from spar.judge import HybridJudge, Item, Judge, LLMJudge, Verdict, judge_request
 from spar.records import Instruction, Tree
 from spar.search.engine import Forest, Root
 from spar.serve.protocol import APIError, ChatRequest
@@ -110,12 +110,12 @@ class _Meter:
 class _ChargedJudge:
     """A judge whose LLM calls are charged to the requests whose responses it judges."""
 
-    def __init__(self, judge, meter: _Meter, jobs: dict[str, Job]):
+    def __init__(self, judge: Judge, meter: _Meter, jobs: dict[str, Job]):
         self.inner, self.meter, self.jobs = judge, meter, jobs
         # the chat the LLM judge is sent: plain for the llm judge, with code's findings for the hybrid one
         self.variants = [True] if isinstance(judge, HybridJudge) else [False] if isinstance(judge, LLMJudge) else []
 
-    def judge(self, items):
+    def judge(self, items: Sequence[Item]) -> list[Verdict]:
         owners: dict[str, list[Job]] = {}
         for inst, response in items:
             job = self.jobs.get(inst.id)
@@ -130,7 +130,8 @@ class _ChargedJudge:
             self.meter.owners = {}
 
     def cached(self) -> int:
-        return sum(len(j.cache) for j in (self.inner, getattr(self.inner, "llm", None)) if hasattr(j, "cache"))
+        judges = (self.inner, getattr(self.inner, "llm", None))  # a hybrid judge's LLM judge has its own cache
+        return sum(len(getattr(j, "cache", ())) for j in judges)
 
     def clear(self) -> None:
         """Forget cached verdicts (a long-running server would otherwise keep every text it ever judged)."""
