@@ -2,9 +2,13 @@
 
 * scaling - decoding scaling (the paper's Figure 5): greedy, best-of-N, BFS and DFS under budgets of
   generated responses, scored by the verifier (and IFEval when IFEval-format data is given).
+* refinement-accuracy (module refinement_accuracy) - refinement accuracy (the paper's Tables 3/10): a run's
+  refinements judged again by a judge of your choice, next to the verifier's verdict.
 """
 
-# name -> one-line help; the module spar.experiments.<name> defines add_arguments(parser) and run(args)
+# name -> one-line help; the module spar.experiments.<name with - as _> defines add_arguments(parser) and run(args)
 EXPERIMENTS = {
     "scaling": "decoding scaling (paper Fig. 5): greedy, best-of-N, BFS, DFS at budgets of generated responses",
+    "refinement-accuracy": "refinement accuracy (paper Tables 3/10): a run's refinements judged again, next to "
+                           "the verifier",
 }
