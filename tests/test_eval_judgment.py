@@ -1,4 +1,4 @@
-"""`spar eval judgment`: pairwise (LLMBar format, both orders) and pointwise agreement."""
+"""`spar eval judgment`: LLMBar as the paper scores it (pointwise, per subset), pairwise, verifier agreement."""
 
 import json
 
@@ -6,7 +6,9 @@ import pytest
 
 from spar.backends.scripted import ScriptedBackend
 from spar.cli import main
-from spar.eval.judgment import PairRow, evaluate_pairs, load_pairs, load_pointwise, pointwise_agreement
+from spar.errors import UserError
+from spar.eval.judgment import (PairRow, data_files, evaluate_pairs, evaluate_pairwise, evaluate_pointwise, load_llmbar,
+                                load_pairs, load_pointwise, pointwise_agreement, summarize)
 from spar.judge import LLMJudge
 from spar.parsing import parse_preference
 from spar.records import Instruction, RecordError
@@ -167,3 +169,131 @@ def test_cli_refuses_to_write_over_its_data_before_loading_a_model(tmp_path, cap
     assert p.read_bytes() == before and "is the --data file" in capsys.readouterr().err
     assert main(["eval", "judgment", "--data", str(p), "--model", "no-such-model", "--out", str(tmp_path)]) == 2
     assert main(["eval", "judgment", "--data", str(p), "--model", "no-such-model", "--n", "0"]) == 2
+
+
+# ---- LLMBar as the paper scores it: a yes/no verdict per output, per subset
+
+
+def verdicts(chat, i):
+    """Yes for an output with GOOD, No for one with bad, unreadable otherwise; B when asked which is better."""
+    if "Which response follows" in chat[0]["content"]:
+        return "Better: B"
+    text = chat[0]["content"].split("[Response]")[1]
+    return "Verdict: Yes" if "GOOD" in text else "Verdict: No" if "bad" in text else "I cannot tell."
+
+
+def pair(inp, o1, o2, label):
+    return {"input": inp, "output_1": o1, "output_2": o2, "label": label}
+
+
+def write_llmbar(root):
+    """LLMBar's layout: Natural/dataset.json, Adversarial/<subset>/dataset.json."""
+    subsets = {"Natural": [pair("q1", "GOOD a", "bad a", 1), pair("q2", "GOOD b", "GOOD c", 2)],
+               "Adversarial/GPTInst": [pair("q3", "mumble", "bad d", 1)],
+               "Adversarial/GPTOut": [pair("q4", "bad x", "GOOD y", 1)]}
+    for sub, rows in subsets.items():
+        (root / sub).mkdir(parents=True)
+        (root / sub / "dataset.json").write_text(json.dumps(rows, indent=4))
+    return root
+
+
+def test_subsets_come_from_llmbars_layout_file_names_and_a_field(tmp_path):
+    root = write_llmbar(tmp_path / "LLMBar")
+    assert [s for _, s in data_files([str(root)])] == ["GPTInst", "GPTOut", "Natural"]
+    assert data_files([str(root / "Adversarial" / "GPTOut" / "dataset.json")])[0][1] == "GPTOut"
+    other = tmp_path / "llmbar-adver-neighbor.jsonl"
+    other.write_text(json.dumps(pair("q", "a", "b", 1)) + "\n" + json.dumps({**pair("q", "a", "b", 2),
+                                                                             "subset": "adversarial/manual"}) + "\n")
+    assert [r.subset for r in load_llmbar([str(other)])] == ["Neighbor", "Manual"]
+
+
+def test_data_read_twice_or_a_directory_without_dataset_json_is_refused(tmp_path):
+    root = write_llmbar(tmp_path / "LLMBar")
+    with pytest.raises(UserError, match=r"is read twice"):
+        data_files([str(root), str(root / "Natural" / "dataset.json")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match=r"--data .*empty: a directory without any dataset.json"):
+        data_files([str(tmp_path / "empty")])
+
+
+def test_pointwise_exact_accuracy_and_f1_per_subset_and_averages(tmp_path):
+    rows = load_llmbar([str(write_llmbar(tmp_path / "LLMBar"))])
+    b = ScriptedBackend(respond=verdicts)
+    per_n = evaluate_pointwise(rows, LLMJudge(b, n=1, resample=0, min_valid=1), [1])
+    r = summarize(per_n[1])
+    # Natural: yes/no right on q1, q2's output_1 wrongly yes (a false Yes): 3 of 4; F1(yes) = 2*2/(2*2+1) = 0.8
+    assert r["subsets"]["Natural"] == {"accuracy": 0.75, "f1": 0.8, "f1_no": pytest.approx(2 / 3), "outputs": 4,
+                                       "abstained": 0}
+    # GPTInst: the labelled output unreadable (an abstention, wrong), the other rightly No
+    assert r["subsets"]["GPTInst"] == {"accuracy": 0.5, "f1": 0.0, "f1_no": 1.0, "outputs": 2, "abstained": 1}
+    assert r["subsets"]["GPTOut"]["accuracy"] == 0.0 and r["subsets"]["GPTOut"]["f1"] == 0.0
+    assert list(r["subsets"]) == ["Natural", "GPTInst", "GPTOut"]  # the paper's column order
+    assert r["adversarial"] == {"accuracy": 0.25, "f1": 0.0}
+    assert r["average"]["accuracy"] == pytest.approx(1.25 / 3) and r["average"]["f1"] == pytest.approx(0.8 / 3)
+    assert r["pooled"]["accuracy"] == 0.5 and r["pooled"]["outputs"] == 8
+    assert len(b.calls) == 1 and len(b.calls[0][0]) == 8  # every output in one batched call
+
+
+def test_vote_counts_are_prefixes_of_one_sampled_set():
+    """--n 1 3 5: one call with 5 votes per output; the first 1, 3, 5 decide (a tie among readable votes or
+    none readable is an abstention, not a No)."""
+    script = {"MIXED": ["No", "Yes", "Yes", "No", "No"], "TIE": ["Yes", "No", "?", "?", "?"]}
+
+    def respond(chat, i):
+        text = chat[0]["content"].split("[Response]")[1]
+        key = "MIXED" if "MIXED" in text else "TIE"
+        return f"Verdict: {script[key][i]}" if script[key][i] != "?" else "hmm"
+
+    rows = [PairRow("q", "MIXED", "TIE", 1, "Natural")]
+    b = ScriptedBackend(respond=respond)
+    per_n = evaluate_pointwise(rows, LLMJudge(b, n=5, resample=0, min_valid=1), [1, 3, 5])
+    assert len(b.calls) == 1 and b.calls[0][1].n == 5
+    # gold: MIXED follows (yes), TIE does not (no)
+    # n=1: MIXED no (wrong), TIE yes (wrong); n=3: MIXED yes (right), TIE 1-1 abstain; n=5: MIXED no, TIE abstain
+    assert [per_n[n]["Natural"]["accuracy"] for n in (1, 3, 5)] == [0.0, 0.5, 0.0]
+    assert [per_n[n]["Natural"]["abstained"] for n in (1, 3, 5)] == [0, 1, 1]
+
+
+def test_pairwise_protocol_per_subset():
+    rows = [PairRow("q1", "GOOD", "bad", 1, "Natural"), PairRow("q2", "bad", "GOOD", 2, "Manual"),
+            PairRow("q3", "x", "y", 1, "Manual")]
+    b = ScriptedBackend(respond=responder)
+    per = evaluate_pairwise(rows, LLMJudge(b, n=1), b)
+    assert per["Natural"]["accuracy"] == 1.0 and per["Natural"]["n_pairs"] == 1
+    assert per["Manual"]["accuracy"] == pytest.approx(3 / 4)  # q3 ties: "B" wins in both orders, right once
+    assert per["*"]["accuracy"] == pytest.approx(5 / 6)
+    r = summarize(per)
+    assert r["adversarial"]["accuracy"] == pytest.approx(3 / 4) and r["average"]["accuracy"] == pytest.approx(7 / 8)
+
+
+def test_cli_paper_layout_json_and_table(tmp_path, monkeypatch, capsys):
+    import spar.backends
+
+    b = ScriptedBackend(respond=verdicts)
+    monkeypatch.setattr(spar.backends, "make_backend", lambda *a, **k: b)
+    root = write_llmbar(tmp_path / "LLMBar")
+    out = tmp_path / "m.json"
+    assert main(["eval", "judgment", "--data", str(root / "Natural"), "--data", str(root / "Adversarial"),
+                 "--n", "1", "3", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["protocol"] == "pointwise" and report["n_pairs"] == 4 and set(report["results"]) == {"1", "3"}
+    assert report["results"]["1"]["subsets"]["Natural"]["accuracy"] == 0.75
+    printed = capsys.readouterr().out
+    assert "Natural" in printed and "Adv. GPTInst" in printed and "Adv. avg" in printed and "Average" in printed
+    row1 = next(line for line in printed.splitlines() if line.split() and line.split()[0] == "1")
+    assert row1.split()[1:3] == ["75.0", "80.0"]  # Natural Acc. and F1 in percent
+    assert main(["eval", "judgment", "--protocol", "pairwise", "--data", str(root), "--n", "1"]) == 0
+    assert '"protocol": "pairwise"' in capsys.readouterr().out
+
+
+def test_cli_verifier_protocol_keeps_the_old_pointwise_flag(tmp_path, monkeypatch, capsys):
+    import spar.backends
+
+    monkeypatch.setattr(spar.backends, "make_backend", lambda *a, **k: ScriptedBackend(respond=responder))
+    p = tmp_path / "judged.jsonl"
+    p.write_text(json.dumps({"prompt": "No commas.", "response": "a, b",
+                             "constraints": [{"id": "punctuation:no_comma", "kwargs": {}}]}) + "\n")
+    for flags in (["--pointwise"], ["--protocol", "verifier"]):
+        assert main(["eval", "judgment", *flags, "--data", str(p), "--n", "1"]) == 0
+        assert json.loads(capsys.readouterr().out)["accuracy"] == 1.0
+    assert main(["eval", "judgment", "--pointwise", "--data", str(p), "--n", "1", "3"]) == 2

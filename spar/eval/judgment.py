@@ -1,37 +1,77 @@
-"""How well the refiner judges: LLMBar-style pairwise accuracy, and pointwise agreement with code.
+"""How well the refiner judges: LLMBar as the SPaR paper scores it (Tables 2, 5, 8, 9), and agreement with code.
 
-    spar eval judgment --data LLMBar/Natural/dataset.json --model smollm2-135m-instruct
-    spar eval judgment --pointwise --data judged.jsonl --model ...
+    spar eval judgment --data LLMBar/Dataset/LLMBar --model smollm2-135m-instruct            # paper protocol
+    spar eval judgment --data LLMBar/Dataset/LLMBar --n 1 3 5 --out judgment.json          # Table 9 rows
+    spar eval judgment --protocol pairwise --data LLMBar/Dataset/LLMBar/Natural/dataset.json
+    spar eval judgment --protocol verifier --data judged.jsonl                              # agreement with code
 
-Pairwise (LLMBar format: `input`, `output_1`, `output_2`, `label` 1 or 2;
-LLMBar's own `dataset.json` files, a JSON array of such objects, or JSONL):
-both outputs are judged pointwise (n votes each) and the higher value is
-preferred; when the values tie or either is missing (the judge abstained),
-a pairwise prompt decides. Each pair is evaluated in both orders. An
-unreadable pairwise answer is an abstention, never "the first one": it
-counts as a miss in accuracy and F1 and is reported under `abstained`.
-Reported: accuracy over all 2 x pairs judgments, accuracy over answered
-ones, positional agreement (among pairs answered in both orders, the share
-where both orders pick the same output; null when none), macro F1.
+Data: LLMBar rows (`input`, `output_1`, `output_2`, `label` 1 or 2), from
+LLMBar's own `dataset.json` files (a JSON array) or JSONL. `--data` may be
+given several times, and may be a directory: every `dataset.json` under it
+is read, so LLMBar's layout (Natural/, Adversarial/{GPTInst,GPTOut,Manual,
+Neighbor}/) yields the paper's five subsets. A row's subset is its `subset`
+field if it has one, else its file's directory (its file name for a file
+not named dataset.json); a name containing natural, gptinst, gptout, manual
+or neighbor (any case) is that LLMBar subset.
 
-Pointwise (`prompt`, `constraints`, `response` per line): the LLM judge's
-label against the verifier's on verifiable constraints: accuracy, and
-precision and recall of "No".
+Protocol pointwise (default): the paper's. The judge is SPaR's pointwise
+judge, so every pair becomes two judgments: "does this output follow the
+instruction?", gold Yes for the output LLMBar labels better and No for the
+other. Each output gets n sampled votes (temperature 0.7, top_p 1); the
+majority of the readable votes is the verdict; a tie, or no readable vote,
+is no verdict (an abstention, counted wrong). Acc. is the share of outputs
+judged right; F1 is that of the Yes class (the output follows); the JSON
+also has the F1 of No. With `--n 1 3 5` the outputs are judged once with 5
+votes and the first 1, 3 and 5 votes are tallied: the votes are independent
+samples, so each prefix is an n-vote judge, at the cost of one.
+
+Where this comes from. thu-coai/SPaR holds no LLMBar script; the facts used
+are its judge (src/judge.py: one user turn asking whether the Output follows
+the Prompt, listing unmet constraints, then "Final Judgement ...: (Yes or
+No)"; 5 samples at temperature 0.7, top_p 1.0) and its vote tally
+(src/process_data.py: each sample's Yes/No read after "Final Judgement",
+unreadable ones left out, the majority wins, an equal count gives no
+verdict). That LLMBar is scored pointwise with Acc. and F1 per subset, and
+with 1, 3 or 5 votes, is the paper's description (Tables 2 and 9). Which
+class F1 is of, and that the averages are unweighted means over subsets, the
+paper does not say: Yes and subset means are our reading; the JSON also
+gives the F1 of No and metrics pooled over all outputs.
+
+Differences from the reference, on purpose: the prompt is spar's judge
+prompt (spar.prompts.JUDGE_TEMPLATE, "Verdict: Yes/No" as the last line):
+the refiner being evaluated is the one spar trains on that prompt, and it
+is shorter, which matters for a 135M model on a CPU; the reference allows
+2048 judgment tokens, spar 256 by default (`--max-new-tokens`).
+
+Protocol pairwise (spar's own, not the paper's): both outputs are judged
+pointwise and the higher value is preferred; a tie or a missing value is
+settled by a pairwise prompt; each pair is judged in both orders. An
+unreadable pairwise answer is an abstention, counted wrong. Acc. over the 2
+x pairs judgments, F1 macro over labels 1 and 2, plus accuracy over answered
+judgments and positional agreement.
+
+Protocol verifier (`--pointwise` in older commands): rows of `prompt`,
+`constraints`, `response`; the LLM judge's label against the verifier's on
+verifiable constraints: accuracy, and precision and recall of "No".
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 from spar.backends.base import Backend, SamplingParams
+from spar.config import JudgeConfig
 from spar.errors import UserError
-from spar.judge import LLMJudge, verifier_verdict
+from spar.judge import LLMJudge, judge_from_config, tally, verifier_verdict
 from spar.parsing import parse_preference
 from spar.records import Instruction, RecordError, refuse_overwrite
+
+SUBSETS = ("Natural", "GPTInst", "GPTOut", "Manual", "Neighbor")  # the paper's column order
+ADVERSARIAL = SUBSETS[1:]
 
 PAIRWISE = """Which response follows the instruction better?
 
@@ -53,6 +93,14 @@ class PairRow:
     output_1: str
     output_2: str
     label: int
+    subset: str = ""
+    where: str = field(default="", compare=False)  # file[index] or file:line, for messages
+
+
+def subset_name(text: str) -> str:
+    """LLMBar's name for a subset if `text` names one (any case, e.g. "Adversarial/GPTInst"), else `text`."""
+    low = text.lower()
+    return next((s for s in SUBSETS if s.lower() in low), text)
 
 
 def _rows(path: str | Path) -> Iterator[tuple[str, Any]]:
@@ -84,8 +132,9 @@ def _rows(path: str | Path) -> Iterator[tuple[str, Any]]:
         yield f"{path}:{lineno}", obj
 
 
-def load_pairs(path: str | Path) -> list[PairRow]:
-    """LLMBar rows from a dataset.json (JSON array) or JSONL file; a bad row raises RecordError naming it."""
+def load_pairs(path: str | Path, subset: str = "") -> list[PairRow]:
+    """LLMBar rows from a dataset.json (JSON array) or JSONL file; a row's `subset` field overrides `subset`.
+    A bad row raises RecordError naming it."""
     rows = []
     for where, obj in _rows(path):
         if not isinstance(obj, dict) or any(not isinstance(obj.get(k), str) for k in ("input", "output_1", "output_2")):
@@ -93,10 +142,43 @@ def load_pairs(path: str | Path) -> list[PairRow]:
         label = obj.get("label")
         if isinstance(label, bool) or label not in (1, 2):
             raise RecordError(f"{where}: label must be 1 or 2 (the better output), got {label!r}")
-        rows.append(PairRow(obj["input"], obj["output_1"], obj["output_2"], label))
+        own = obj.get("subset")
+        if own is not None and not isinstance(own, str):
+            raise RecordError(f"{where}: subset must be a string (e.g. \"Natural\"), got {own!r}")
+        rows.append(PairRow(obj["input"], obj["output_1"], obj["output_2"], label,
+                            subset_name(own) if own else subset, where))
     if not rows:
         raise RecordError(f"{path}: no LLMBar rows; each needs input, output_1, output_2 and label")
     return rows
+
+
+def data_files(data: list[str]) -> list[tuple[Path, str]]:
+    """(file, subset) for each --data: a file as given, a directory as every dataset.json under it."""
+    found: list[tuple[Path, str]] = []
+    for d in data:
+        p = Path(d)
+        if p.is_dir():
+            inside = sorted(p.rglob("dataset.json"))
+            if not inside:
+                raise UserError(f"--data {d}: a directory without any dataset.json under it; give LLMBar's "
+                                "Dataset/LLMBar directory (Natural/, Adversarial/...) or the data files")
+            for f in inside:
+                rel = f.parent.relative_to(p).as_posix()
+                found.append((f, subset_name(p.name if rel == "." else rel)))
+        else:
+            found.append((p, subset_name(p.parent.name if p.stem == "dataset" else p.stem)))
+    seen: dict[Path, Path] = {}
+    for f, _ in found:
+        key = f.resolve()
+        if key in seen:
+            raise UserError(f"--data: {f} is read twice (also as {seen[key]}); its rows would count twice. "
+                            "Give each file or directory once")
+        seen[key] = f
+    return found
+
+
+def load_llmbar(data: list[str]) -> list[PairRow]:
+    return [row for f, subset in data_files(data) for row in load_pairs(f, subset)]
 
 
 def load_pointwise(path: str | Path) -> list[tuple[Instruction, str]]:
@@ -125,6 +207,50 @@ def load_pointwise(path: str | Path) -> list[tuple[Instruction, str]]:
     return items
 
 
+# ---- the paper's protocol: a yes/no verdict per output
+
+
+def pointwise_items(rows: list[PairRow]) -> list[tuple[Instruction, str, bool]]:
+    """(instruction, output, gold) for both outputs of every pair: gold True (follows) for the labelled one."""
+    items = []
+    for r in rows:
+        inst = Instruction(id=r.where, prompt=r.input)
+        items += [(inst, r.output_1, r.label == 1), (inst, r.output_2, r.label == 2)]
+    return items
+
+
+def yes_no_scores(golds: list[bool], labels: list[str]) -> dict:
+    """Acc. and F1 of predicted labels ("yes" / "no" / "abstain") against gold follows/does not follow.
+    An abstention is wrong: it is neither a correct Yes nor a correct No."""
+    def f1(positive: str, gold_positive: bool) -> float:
+        tp = sum(p == positive and g == gold_positive for g, p in zip(golds, labels))
+        fp = sum(p == positive and g != gold_positive for g, p in zip(golds, labels))
+        fn = sum(p != positive and g == gold_positive for g, p in zip(golds, labels))
+        return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+    right = sum(p == ("yes" if g else "no") for g, p in zip(golds, labels))
+    return {"accuracy": right / len(golds) if golds else 0.0, "f1": f1("yes", True), "f1_no": f1("no", False),
+            "outputs": len(golds), "abstained": sum(p == "abstain" for p in labels)}
+
+
+def evaluate_pointwise(rows: list[PairRow], judge: LLMJudge, ns: list[int]) -> dict[int, dict[str, dict]]:
+    """{n: {subset: scores}} with an n-vote verdict for every output: the first n of the judge's votes."""
+    items = pointwise_items(rows)
+    verdicts = judge.judge([(inst, out) for inst, out, _ in items])  # one batched call for every output
+    subsets = [r.subset for r in rows for _ in (1, 2)]
+    results = {}
+    for n in ns:
+        labels = [tally(v.votes[:n], min_valid=1)[1] for v in verdicts]
+        results[n] = {s: yes_no_scores([g for (_, _, g), t in zip(items, subsets) if t == s],
+                                       [p for p, t in zip(labels, subsets) if t == s])
+                      for s in dict.fromkeys(subsets)}
+        results[n]["*"] = yes_no_scores([g for _, _, g in items], labels)
+    return results
+
+
+# ---- spar's pairwise protocol
+
+
 def _pairwise_choices(backend: Backend, asks: list[tuple[str, str, str]], seed: int) -> list[int | None]:
     """1 (A), 2 (B) or None (unreadable) for each (prompt, a, b), in one batched call."""
     if not asks:
@@ -134,38 +260,49 @@ def _pairwise_choices(backend: Backend, asks: list[tuple[str, str, str]], seed: 
     return [parse_preference(completions[0].text) for completions in outs]
 
 
-def evaluate_pairs(rows: list[PairRow], judge: LLMJudge, backend: Backend, seed: int = 0) -> dict:
+def pair_picks(rows: list[PairRow], judge: LLMJudge, backend: Backend, seed: int = 0) -> dict[tuple[int, int], Any]:
+    """(row, order) -> the output preferred (1 or 2) or None (abstained); order 0 shows output_1 first."""
     items = []
     for r in rows:
         inst = Instruction(id="", prompt=r.input)
         items += [(inst, r.output_1), (inst, r.output_2)]
     verdicts = judge.judge(items)  # one batched call for every output
-    picks: dict[tuple[int, int], int | None] = {}  # (row, order) -> the output preferred, None = abstained
+    picks: dict[tuple[int, int], int | None] = {}
     asks: list[tuple[int, int]] = []
-    for k, r in enumerate(rows):
+    orders = ((1, 2), (2, 1))
+    for k in range(len(rows)):
         values = {1: verdicts[2 * k].value, 2: verdicts[2 * k + 1].value}
-        for o, (first, second) in enumerate(((1, 2), (2, 1))):
+        for o, (first, second) in enumerate(orders):
             if values[first] is not None and values[second] is not None and values[first] != values[second]:
                 picks[k, o] = first if values[first] > values[second] else second
             else:  # tied, or the judge abstained on one: no evidence either way, ask for a preference
                 asks.append((k, o))
     outs = {1: lambda r: r.output_1, 2: lambda r: r.output_2}
-    orders = ((1, 2), (2, 1))
     choices = _pairwise_choices(
         backend, [(rows[k].input, outs[orders[o][0]](rows[k]), outs[orders[o][1]](rows[k])) for k, o in asks], seed)
     for (k, o), choice in zip(asks, choices):
         picks[k, o] = orders[o][choice - 1] if choice else None
-    correct = sum(picks[k, o] == r.label for k, r in enumerate(rows) for o in (0, 1))
-    abstained = sum(p is None for p in picks.values())
-    both = [k for k in range(len(rows)) if picks[k, 0] is not None and picks[k, 1] is not None]
-    golds = [r.label for r in rows for _ in (0, 1)]
-    preds = [picks[k, o] for k in range(len(rows)) for o in (0, 1)]
-    total = 2 * len(rows)
+    return picks
+
+
+def pair_metrics(rows: list[PairRow], picks: dict[tuple[int, int], Any], keep: list[int] | None = None) -> dict:
+    """Pairwise metrics over the rows numbered in `keep` (default all)."""
+    keep = list(range(len(rows))) if keep is None else keep
+    correct = sum(picks[k, o] == rows[k].label for k in keep for o in (0, 1))
+    abstained = sum(picks[k, o] is None for k in keep for o in (0, 1))
+    both = [k for k in keep if picks[k, 0] is not None and picks[k, 1] is not None]
+    golds = [rows[k].label for k in keep for _ in (0, 1)]
+    preds = [picks[k, o] for k in keep for o in (0, 1)]
+    total = 2 * len(keep)
     return {"accuracy": correct / total if total else 0.0,
             "accuracy_answered": correct / (total - abstained) if total > abstained else None,
             "positional_agreement": sum(picks[k, 0] == picks[k, 1] for k in both) / len(both) if both else None,
-            "f1": _macro_f1(golds, preds), "n_pairs": len(rows), "judgments": total, "abstained": abstained,
+            "f1": _macro_f1(golds, preds), "n_pairs": len(keep), "judgments": total, "abstained": abstained,
             "pairs_answered_both_orders": len(both)}
+
+
+def evaluate_pairs(rows: list[PairRow], judge: LLMJudge, backend: Backend, seed: int = 0) -> dict:
+    return pair_metrics(rows, pair_picks(rows, judge, backend, seed))
 
 
 def _macro_f1(gold: list[int], pred: list[int | None]) -> float:
@@ -177,6 +314,48 @@ def _macro_f1(gold: list[int], pred: list[int | None]) -> float:
         fn = sum(g == c and p != c for g, p in zip(gold, pred))
         scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
     return sum(scores) / 2
+
+
+def evaluate_pairwise(rows: list[PairRow], judge: LLMJudge, backend: Backend, seed: int = 0) -> dict[str, dict]:
+    """{subset: pairwise metrics}, "*" for all rows."""
+    picks = pair_picks(rows, judge, backend, seed)
+    out = {s: pair_metrics(rows, picks, [k for k, r in enumerate(rows) if r.subset == s])
+           for s in dict.fromkeys(r.subset for r in rows)}
+    out["*"] = pair_metrics(rows, picks)
+    return out
+
+
+# ---- the paper's layout
+
+
+def summarize(per_subset: dict[str, dict]) -> dict:
+    """Subsets in the paper's order (others after), the Adversarial mean and the overall mean (unweighted over
+    subsets; when LLMBar's subsets are present, other subsets are left out of the means), and pooled metrics."""
+    names = [s for s in per_subset if s != "*"]
+    ordered = [s for s in SUBSETS if s in names] + [s for s in names if s not in SUBSETS]
+
+    def mean(group: list[str]) -> dict | None:
+        if not group:
+            return None
+        return {k: sum(per_subset[s][k] for s in group) / len(group) for k in ("accuracy", "f1")}
+
+    known = [s for s in ordered if s in SUBSETS]
+    return {"subsets": {s: per_subset[s] for s in ordered},
+            "adversarial": mean([s for s in ordered if s in ADVERSARIAL]),
+            "average": mean(known or ordered), "pooled": per_subset["*"]}
+
+
+def table(results: dict[int, dict]) -> str:
+    """One row per vote count: Acc. and F1 (percent) per subset, Adversarial average, average."""
+    first = next(iter(results.values()))
+    cols = list(first["subsets"]) + (["Adv. avg"] if first["adversarial"] else []) + ["Average"]
+    head1 = "votes " + "".join(f"{(('Adv. ' + c) if c in ADVERSARIAL else c)[:14]:>15}" for c in cols)
+    head2 = "      " + "".join(f"{'Acc.':>9}{'F1':>6}" for _ in cols)
+    lines = [head1, head2]
+    for n, r in results.items():
+        cells = list(r["subsets"].values()) + ([r["adversarial"]] if r["adversarial"] else []) + [r["average"]]
+        lines.append(f"{n:>5} " + "".join(f"{100 * c['accuracy']:>9.1f}{100 * c['f1']:>6.1f}" for c in cells))
+    return "\n".join(lines)
 
 
 def pointwise_agreement(items: list[tuple[Instruction, str]], judge) -> dict:
@@ -198,14 +377,30 @@ def pointwise_agreement(items: list[tuple[Instruction, str]], judge) -> dict:
             "verifier_no_rate": sum(truth[k] == "no" for k in keep) / n}
 
 
+def judgment_config(n: int, args: argparse.Namespace) -> JudgeConfig:
+    """LLMBar: the reference's vote (n samples, the majority of the readable ones, no extra rounds for ties).
+    Verifier agreement: the loop's judge (judge.* defaults: extra rounds, a majority of n readable)."""
+    if args.protocol == "verifier":
+        return JudgeConfig(kind="llm", n=n, temperature=args.temperature, max_new_tokens=args.max_new_tokens)
+    return JudgeConfig(kind="llm", n=n, temperature=args.temperature, max_new_tokens=args.max_new_tokens,
+                       resample=0, min_valid=1)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True,
-                   help="LLMBar dataset.json (a JSON array) or JSONL; "
-                        "with --pointwise: rows of prompt, constraints, response")
-    p.add_argument("--pointwise", action="store_true", help="agreement with the verifier on constraint instructions")
+    p.add_argument("--data", required=True, action="append",
+                   help="LLMBar dataset.json (a JSON array) or JSONL, or a directory of them (LLMBar's Natural/, "
+                        "Adversarial/...); repeat for several. With --protocol verifier: rows of prompt, "
+                        "constraints, response")
+    p.add_argument("--protocol", choices=["pointwise", "pairwise", "verifier"], default="pointwise",
+                   help="pointwise: the paper's (a yes/no verdict per output); pairwise: spar's (which output is "
+                        "better, both orders); verifier: agreement with code on constraint instructions")
+    p.add_argument("--pointwise", action="store_const", const="verifier", dest="protocol",
+                   help=argparse.SUPPRESS)  # the old name of --protocol verifier
     p.add_argument("--model", default="smollm2-135m-instruct")
     p.add_argument("--backend", default="hf", choices=["auto", "hf", "vllm", "openai"])
-    p.add_argument("--n", type=int, default=5)
+    p.add_argument("--n", type=int, nargs="+", default=[5],
+                   help="votes per output; several (--n 1 3 5, the paper's Table 9) give one row each")
+    p.add_argument("--temperature", type=float, default=0.7, help="judge sampling temperature (paper: 0.7)")
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="write the metrics JSON here")
@@ -215,33 +410,58 @@ def run(args: argparse.Namespace) -> int:
     from spar.backends import make_backend
 
     # everything that can be checked is checked before a model loads
-    for flag, value in (("--n", args.n), ("--max-new-tokens", args.max_new_tokens)):
+    ns = sorted(set(args.n))
+    for flag, value in [("--n", n) for n in ns] + [("--max-new-tokens", args.max_new_tokens)]:
         if value < 1:
             raise UserError(f"{flag} {value}: must be at least 1")
+    if args.protocol == "verifier" and len(ns) > 1:
+        raise UserError(f"--n {' '.join(map(str, args.n))}: --protocol verifier takes one vote count")
+    if args.temperature < 0:
+        raise UserError(f"--temperature {args.temperature}: must be at least 0")
+    files = [Path(d) for d in args.data] if args.protocol == "verifier" else [f for f, _ in data_files(args.data)]
     if args.out:
         out = Path(args.out)
         if out.is_dir():
             raise UserError(f"--out {args.out}: is a directory; give a file path for the metrics JSON")
-        if out.exists() and out.resolve() == Path(args.data).resolve():
-            raise UserError(f"--out {args.out}: is the --data file; writing the metrics there would destroy it. "
-                            "Give another path")
-        refuse_overwrite(args.out, "--out", {"--data": args.data})  # also a link or another name for it
-    if args.pointwise:
-        items = load_pointwise(args.data)
+        for f in files:
+            if out.exists() and out.resolve() == f.resolve():
+                raise UserError(f"--out {args.out}: is the --data file; writing the metrics there would destroy it. "
+                                "Give another path")
+            refuse_overwrite(args.out, "--out", {"--data": str(f)})  # also a link or another name for it
+    if args.protocol == "verifier":
+        items = [item for f in files for item in load_pointwise(f)]
         asked = [(i.prompt, r, i.id) for i, r in items]
     else:
-        rows = load_pairs(args.data)
-        asked = [(r.input, o, f"{args.data} row {k + 1}") for k, r in enumerate(rows) for o in (r.output_1, r.output_2)]
+        rows = load_llmbar(args.data)
+        asked = [(r.input, o, r.where) for r in rows for o in (r.output_1, r.output_2)]
     backend = make_backend(args.backend, args.model)
     from spar.commands.generate import check_context
     from spar.prompts import judge_chat
 
     check_context(backend, [judge_chat(p, r) for p, r, _ in asked], args.max_new_tokens, [w for _, _, w in asked])
-    judge = LLMJudge(backend, n=args.n, max_new_tokens=args.max_new_tokens, seed=args.seed)
-    metrics = pointwise_agreement(items, judge) if args.pointwise else evaluate_pairs(rows, judge, backend, args.seed)
-    text = json.dumps(metrics, indent=2)
+    report: dict[str, Any] = {"protocol": args.protocol, "model": args.model}
+    if args.protocol == "verifier":
+        judge = judge_from_config(judgment_config(ns[-1], args), backend, args.seed)
+        report |= pointwise_agreement(items, judge)
+        text = json.dumps(report, indent=2)
+    else:
+        if args.protocol == "pointwise":
+            judge = judge_from_config(judgment_config(ns[-1], args), backend, args.seed)
+            per_n = evaluate_pointwise(rows, judge, ns)
+        else:  # each vote count its own judge: a pairwise pick depends on the votes' values, not only a label
+            per_n = {n: evaluate_pairwise(rows, judge_from_config(judgment_config(n, args), backend, args.seed),
+                                          backend, args.seed) for n in ns}
+        results = {n: summarize(r) for n, r in per_n.items()}
+        f1 = "of Yes (the output follows)" if args.protocol == "pointwise" else "macro over labels 1 and 2"
+        report |= {"n_pairs": len(rows), "f1": f1,
+                   "results": {str(n): r for n, r in results.items()}}
+        text = table(results)
+        report["table"] = text
     print(text)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"(metrics JSON in {args.out})")
+    elif args.protocol != "verifier":
+        print(json.dumps(report, indent=2))
     return 0
