@@ -39,7 +39,8 @@ VERBS = {
     "serve": "serve an OpenAI-compatible API whose answers come from tree-search decoding",
     "report": "write a run's self-contained HTML report: summary, plots, tree viewer, pair browser",
     "compare": "runs side by side from their manifests: held-out scores, pairs, search success, edit distance",
-    "experiment": "rerun one of the paper's experiments: scaling (decoding scaling, Fig. 5)",
+    "experiment": "rerun one of the paper's experiments: scaling (decoding scaling, Fig. 5), refinement-accuracy "
+                  "(Tables 3/10)",
 }
 
 

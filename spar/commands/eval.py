@@ -12,7 +12,8 @@ import importlib
 
 BENCHMARKS = {
     "ifeval": ("spar.eval.ifeval", "IFEval: prompt/instruction-level accuracy, strict and loose"),
-    "judgment": ("spar.eval.judgment", "the refiner as judge: LLMBar-format pairwise accuracy, pointwise agreement"),
+    "judgment": ("spar.eval.judgment", "the refiner as judge: LLMBar as the paper scores it (Acc./F1 per subset), "
+                                       "pairwise, agreement with the verifier"),
 }
 
 
