@@ -10,8 +10,8 @@ in chunks of `--chunk` instructions, as the loop sends them:
 Each engine runs in its own process (so thread settings and memory do not leak between engines);
 per workload it generates chunks until `--budget` seconds have passed (at least one chunk), first
 every workload alone, then every workload while a busy-loop process holds a core (`loaded`); an
-engine still inside a cell after `--timeout` is stopped, and the cell shows an upper bound. Throughput is completion tokens
-per second of wall time. Engines stop at end of turn by themselves, so the work differs a little
+engine still inside a cell after `--timeout` is stopped, and the cell shows an upper bound. Throughput is
+completion tokens per second of wall time. Engines stop at end of turn by themselves, so the work differs a little
 between engines; prompts and sampling settings are the same.
 
 Engines: `hf-fp32` is the hf backend as the CPU preset runs it (fp32, torch's default threads);

@@ -61,16 +61,22 @@ def main() -> None:
     for k in range(args.negatives):
         c = get(KINDS[k % len(KINDS)])
         kw = c.sample_kwargs(rng)
-        instructions.append(Instruction(f"b{k}", f"{TASKS[k % len(TASKS)]} {c.describe(kw)}", [{"id": c.id, "kwargs": kw}]))
-    answers = backend.generate([[{"role": "user", "content": i.prompt}] for i in instructions], SamplingParams(max_new_tokens=args.tokens))
-    roots = [Root(i, a[0].text, "The response does not follow every requirement.") for i, a in zip(instructions, answers)]
+        prompt = f"{TASKS[k % len(TASKS)]} {c.describe(kw)}"
+        instructions.append(Instruction(f"b{k}", prompt, [{"id": c.id, "kwargs": kw}]))
+    chats = [[{"role": "user", "content": i.prompt}] for i in instructions]
+    answers = backend.generate(chats, SamplingParams(max_new_tokens=args.tokens))
+    critique = "The response does not follow every requirement."
+    roots = [Root(i, a[0].text, critique) for i, a in zip(instructions, answers)]
     cfg = SearchConfig(max_depth=args.depth, temperature=0.0, max_new_tokens=args.tokens)
 
     def run(single: bool):
         b = Counting(backend, single)
         judge = LLMJudge(b, n=1, temperature=0.0, max_new_tokens=args.tokens, resample=0)
         t = time.perf_counter()
-        trees = search_trees(roots, b, judge, cfg) if not single else [t for r in roots for t in search_trees([r], b, judge, cfg)]
+        if single:
+            trees = [tree for r in roots for tree in search_trees([r], b, judge, cfg)]
+        else:
+            trees = search_trees(roots, b, judge, cfg)
         return trees, time.perf_counter() - t, b.tokens
 
     batched, t_batched, tok_batched = run(single=False)
@@ -95,7 +101,8 @@ def main() -> None:
     raw_tps = counted / elapsed
 
     refinements = sum(t.calls["refine"] for t in batched)
-    print(f"{len(roots)} negatives, BFS depth {args.depth}, {refinements} refinements, greedy, {args.tokens} max new tokens")
+    print(f"{len(roots)} negatives, BFS depth {args.depth}, {refinements} refinements, greedy, "
+          f"{args.tokens} max new tokens")
     print(f"batched engine     : {t_batched:7.1f} s")
     print(f"one at a time      : {t_seq:7.1f} s")
     print(f"identical trees    : {same}/{len(roots)}")

@@ -78,7 +78,8 @@ def decode(
         return out
     cfg = replace(search or SearchConfig(), strategy=strategy, max_refinements=budget - 1,
                   max_depth=max(budget, (search or SearchConfig()).max_depth))
-    roots = [Root(instructions[k], greedy[k], verdicts[k].critique, verdicts[k].votes, verdicts[k].value) for k in wrong]
+    roots = [Root(instructions[k], greedy[k], verdicts[k].critique, verdicts[k].votes, verdicts[k].value)
+             for k in wrong]
     trees = search_trees(roots, refiner or actor, judge, cfg)
     for k, tree in zip(wrong, trees):
         best = next(n for n in tree.nodes if n["id"] == tree.best)

@@ -195,16 +195,22 @@ class HybridJudge:
 
     def judge(self, items: Sequence[Item]) -> list[Verdict]:
         keys = [_key(inst, resp) for inst, resp in items]
-        code = [verifier_verdict(inst, resp) for inst, resp in items]
-        ask = [i for i, (inst, _) in enumerate(items) if keys[i] not in self.cache and (
-            self.always_llm or code[i].label != "no" and _needs_llm(inst))]
-        llm = dict(zip(ask, self.llm.judge([items[i] for i in ask], hybrid=True))) if ask else {}
-        out = []
+        code: dict[int, Verdict] = {}  # item index -> the verifier's verdict, for items not cached yet
+        ask: list[int] = []  # the items the LLM judges too
+        for i, (inst, resp) in enumerate(items):
+            if keys[i] in self.cache:
+                continue
+            code[i] = verifier_verdict(inst, resp)
+            # a failed checkable constraint is already a "no": the LLM is asked only where code cannot decide
+            if self.always_llm or (code[i].label != "no" and _needs_llm(inst)):
+                ask.append(i)
+        llm: dict[int, Verdict] = {}
+        if ask:
+            llm = dict(zip(ask, self.llm.judge([items[i] for i in ask], hybrid=True)))
         for i, k in enumerate(keys):
             if k not in self.cache:
                 self.cache[k] = _combine(code[i], llm.get(i))
-            out.append(self.cache[k])
-        return out
+        return [self.cache[k] for k in keys]
 
 
 def _needs_llm(inst: Instruction) -> bool:

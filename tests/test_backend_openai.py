@@ -69,7 +69,8 @@ def test_order_n_and_api_key(servers, monkeypatch):
 def test_flaky_servers_every_request_answered_once_in_order(servers):
     """A third of requests fail (429, 500, dropped connections); retries spread over two servers."""
     a, b = servers(fail_rate=0.35, seed=1), servers(fail_rate=0.35, seed=2)
-    backend = make_backend("openai", "m", base_urls=[a.url, b.url], concurrency=6, backoff=0.001, max_retries=30, timeout=5)
+    backend = make_backend("openai", "m", base_urls=[a.url, b.url], concurrency=6, backoff=0.001, max_retries=30,
+                           timeout=5)
     out = backend.generate(chats(60), SamplingParams(n=1))
     assert [row[0].text for row in out] == [f"q{i}|0" for i in range(60)]
     answered = a.answered + b.answered

@@ -21,7 +21,8 @@ def _scripted(tmp_path, monkeypatch, name, *overrides):
                 "refiner": ScriptedBackend(respond=refiner_reply, name="refiner")}
     monkeypatch.setattr(Loop, "backend", lambda self, role, model: backends[role])
     data = REPO / "tests" / "assets" / "quote_instructions.jsonl"
-    cfg = load_config(LOOP, [f"out_dir={tmp_path}", f"name={name}", f"data.source={data}", "iterations=1", "judge.kind=llm", "judge.n=3", "search.prefill=true", "search.branch=2",
+    cfg = load_config(LOOP, [f"out_dir={tmp_path}", f"name={name}", f"data.source={data}", "iterations=1",
+                             "judge.kind=llm", "judge.n=3", "search.prefill=true", "search.branch=2",
                              "search.select=1", "search.max_depth=2", "search.max_refinements=4",
                              "train.actor=false", "train.refiner=false", *overrides])
     Loop(cfg).run()

@@ -155,7 +155,8 @@ def test_the_cpu_preset_opens_with_its_command_and_its_settings_are_valid():
     from spar.experiments import scaling
 
     preset = Path(__file__).resolve().parents[1] / "configs" / "experiments" / "scaling-cpu.yaml"
-    assert preset.read_text().splitlines()[0] == "# spar experiment scaling --config configs/experiments/scaling-cpu.yaml"
+    command = "# spar experiment scaling --config configs/experiments/scaling-cpu.yaml"
+    assert preset.read_text().splitlines()[0] == command
     parser = argparse.ArgumentParser()
     scaling.add_arguments(parser)
     args = parser.parse_args(["--config", str(preset)])

@@ -7,7 +7,8 @@ from spar.records import Instruction, JsonlAppender, Pair, RecordError, Response
 
 def test_roundtrip_and_atomic_write(tmp_path):
     path = tmp_path / "a" / "instructions.jsonl"
-    recs = [Instruction(id=str(i), prompt=f"p{i}", constraints=[{"id": "punctuation:no_comma", "kwargs": {}}]) for i in range(3)]
+    no_comma = [{"id": "punctuation:no_comma", "kwargs": {}}]
+    recs = [Instruction(id=str(i), prompt=f"p{i}", constraints=no_comma) for i in range(3)]
     write_jsonl(path, recs)
     assert read_jsonl(path, Instruction) == recs
     assert not path.with_name(path.name + ".tmp").exists()

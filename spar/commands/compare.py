@@ -57,11 +57,14 @@ def load_run(path: str | Path) -> dict:
     if (root / "config.yaml").is_file():
         config = yaml.safe_load((root / "config.yaml").read_text()) or {}
     search = config.get("search", {})
+    search_text = None  # e.g. "bfs b3 s2 d3 max15": strategy, branch, select, max_depth, max_refinements
+    if search:
+        search_text = (f"{search.get('strategy', '?')} b{search.get('branch', '?')} s{search.get('select', '?')} "
+                       f"d{search.get('max_depth', '?')} max{search.get('max_refinements', '?')}")
     run = {
         "run": str(root), "name": config.get("name", root.name),
         "train_on": config.get("pairs", {}).get("train_on"),
-        "search": f"{search.get('strategy', '?')} b{search.get('branch', '?')} s{search.get('select', '?')} "
-                  f"d{search.get('max_depth', '?')} max{search.get('max_refinements', '?')}" if search else None,
+        "search": search_text,
         "iterations_planned": config.get("iterations"),
         "scores": {}, "iterations": [],
         "seconds": round(sum(stage.get("seconds", 0) or 0 for stages in iterations.values()
@@ -138,6 +141,19 @@ def _num(x) -> str:
     return "-" if x is None else (f"{x:.2f}" if isinstance(x, float) else str(x))
 
 
+def _vs_base(run: dict, point: str) -> str:
+    """The run's held-out results at `point` paired against its base model's, on the same prompts."""
+    if point not in run["passed"]:
+        return "-"
+    return _paired(sign_test(run["passed"].get("base", {}), run["passed"][point]))
+
+
+def _last_point(run: dict) -> str | None:
+    """The run's last evaluated point (base, then bootstrap, then iterations 0, 1, ...); None if none."""
+    order = {"base": -2, "bootstrap": -1}
+    return max(run["passed"], key=lambda p: order[p] if p in order else int(p), default=None)
+
+
 def table(runs: list[dict]) -> str:
     """The runs side by side: one column per run, one row per number."""
     rows: list[tuple[str, list[str]]] = [("run", [r["name"] for r in runs]),
@@ -159,21 +175,22 @@ def table(runs: list[dict]) -> str:
                 ("edit distance sampled", "edit_distance_sampled", _num), ("truncated", "truncated", _num)]
     for t in range(len(points) - 2):
         for label, key, fmt in per_iter:
-            rows.append((f"{label} @ iter {t}", [fmt(r["iterations"][t][key]) if t < len(r["iterations"]) else "-"
-                                                 for r in runs]))
+            values = [fmt(r["iterations"][t][key]) if t < len(r["iterations"]) else "-" for r in runs]
+            rows.append((f"{label} @ iter {t}", values))
     for point in points[1:]:  # paired against the base model, on the same held-out prompts
         if any(point in r["passed"] for r in runs):
             where = point if point == "bootstrap" else f"iter {point}"
-            rows.append((f"held-out prompt @ {where} vs base", [
-                _paired(sign_test(r["passed"].get("base", {}), r["passed"][point])) if point in r["passed"] else "-"
-                for r in runs]))
+            rows.append((f"held-out prompt @ {where} vs base", [_vs_base(r, point) for r in runs]))
     if len(runs) > 1:  # each run's last evaluation against the first run's
-        order = {"base": -2, "bootstrap": -1}
-        last = [max(r["passed"], key=lambda p: order.get(p, 0) if p in order else int(p), default=None)
-                for r in runs]
-        rows.append((f"held-out prompt, last vs {runs[0]['name']}'s last", ["-"] + [
-            _paired(sign_test(runs[0]["passed"][last[0]], r["passed"][lp])) if last[0] and lp else "-"
-            for r, lp in zip(runs[1:], last[1:])]))
+        first, first_last = runs[0], _last_point(runs[0])
+        values = ["-"]
+        for r in runs[1:]:
+            last = _last_point(r)
+            if first_last and last:
+                values.append(_paired(sign_test(first["passed"][first_last], r["passed"][last])))
+            else:
+                values.append("-")
+        rows.append((f"held-out prompt, last vs {first['name']}'s last", values))
     rows.append(("wall time (min)", [f"{r['seconds'] / 60:.1f}" for r in runs]))
     width = max(len(label) for label, _ in rows)
     cols = [max(len(row[1][i]) for row in rows) for i in range(len(runs))]

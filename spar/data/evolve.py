@@ -42,7 +42,8 @@ def evolve_request(seed: Instruction, rng: random.Random) -> tuple[list[dict], l
     main = rng.choice(TAXONOMY[cls])
     pool = [(c, kind) for c, kinds in TAXONOMY.items() for kind in kinds if kind != main]
     extra = rng.sample(pool, rng.randint(1, 3))
-    prompt = EVOLVE_PROMPT.format(main=main, cls=cls, k=len(extra), others=", ".join(k for _, k in extra), seed=seed.prompt)
+    others = ", ".join(k for _, k in extra)
+    prompt = EVOLVE_PROMPT.format(main=main, cls=cls, k=len(extra), others=others, seed=seed.prompt)
     kinds = [f"{cls}/{main}"] + [f"{c}/{k}" for c, k in extra]
     return [{"role": "user", "content": prompt}], kinds
 
@@ -64,9 +65,10 @@ def evolve(seeds: Sequence[Instruction], backend: Backend, seed: int = 0, retrie
             text = row[0].text
             evolved = parse_marked(text, "instruction")
             if evolved is not None:
-                out[i] = Instruction(
-                    id=f"{seeds[i].id}-evo", prompt=evolved, source=f"evolve:{seeds[i].source or 'seed'}", split=seeds[i].split,
-                    constraints=[{"id": f"soft:{k.split('/')[1].replace(' ', '_')}", "kwargs": {"taxonomy": k}} for k in kinds])
+                # each kind asked for becomes a soft constraint: the LLM judge, not code, checks it
+                soft = [{"id": f"soft:{k.split('/')[1].replace(' ', '_')}", "kwargs": {"taxonomy": k}} for k in kinds]
+                out[i] = Instruction(id=f"{seeds[i].id}-evo", prompt=evolved, constraints=soft,
+                                     source=f"evolve:{seeds[i].source or 'seed'}", split=seeds[i].split)
             elif "none" not in text.lower():  # unparsable: ask again; an explicit None drops the seed
                 again.append(i)
         todo = again

@@ -36,7 +36,8 @@ def stats(instructions: list[Instruction]) -> dict:
 
 
 def format_stats(s: dict) -> str:
-    lines = [f"{s['instructions']} instructions; splits {s['splits']}; constraints per instruction {s['constraints_per_instruction']}",
+    lines = [f"{s['instructions']} instructions; splits {s['splits']}; "
+             f"constraints per instruction {s['constraints_per_instruction']}",
              f"prompt length in words: {s['prompt_words']}", "taxonomy classes:"]
     lines += [f"  {k:10s} {v}" for k, v in s["taxonomy_classes"].items()]
     lines.append("taxonomy kinds:")

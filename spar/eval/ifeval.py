@@ -104,7 +104,8 @@ def score(rows: list[IFEvalRow], responses: list[str]) -> Score:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="smollm2-135m-instruct")
     p.add_argument("--backend", default="hf", choices=["auto", "hf", "vllm", "openai"])
-    p.add_argument("--data", default="hf:google/IFEval", help="IFEval-format JSONL (or hf:google/IFEval with a network)")
+    p.add_argument("--data", default="hf:google/IFEval",
+                   help="IFEval-format JSONL (or hf:google/IFEval with a network)")
     p.add_argument("--limit", type=int, default=None, help="score only the first N prompts")
     p.add_argument("--responses", default=None, help="score existing responses: JSONL with prompt and response")
     p.add_argument("--out", default="runs/eval/ifeval", help="folder for metrics.json, table.txt, responses.jsonl")
