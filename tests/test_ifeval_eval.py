@@ -28,7 +28,8 @@ def test_nulls_from_the_hub_copy_are_absent(tmp_path):
 @pytest.mark.parametrize("line, message", [
     ({"key": 1, "prompt": "p", "instruction_id_list": ["punctuation:no_commas"], "kwargs": [{}]},
      r"x.jsonl:2: unknown constraint id 'punctuation:no_commas'"),
-    ({"key": 1, "prompt": "p", "instruction_id_list": ["length_constraints:number_words"], "kwargs": [{"num_words": 5}]},
+    ({"key": 1, "prompt": "p", "instruction_id_list": ["length_constraints:number_words"],
+      "kwargs": [{"num_words": 5}]},
      r"x.jsonl:2: .*needs kwarg 'relation'"),
     ({"key": 1, "prompt": "p", "instruction_id_list": ["punctuation:no_comma"]},
      r"x.jsonl:2: IFEval row lacks \['kwargs'\]"),
