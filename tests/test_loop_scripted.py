@@ -94,7 +94,9 @@ def test_every_branch_of_an_iteration(scripted_run):
     assert set(refined) == {"q0", "q1", "q2", "q3"} and set(sampled) == {"q0", "q1", "q2"}
     assert all(p["chosen"] == '"A quoted answer."' and p["rejected"] == "A plain note." for p in refined.values())
     assert all(p["chosen"] == '"A quoted note."' for p in sampled.values())
-    assert len(_jsonl(it / "pairs_trl.jsonl")) == 4  # the actor trains on refinement pairs only
+    # the actor trains on refinement pairs only, the Pair records in pairs_train.jsonl (pairs_trl.jsonl, a TRL copy
+    # that nothing read, is no longer written)
+    assert _jsonl(it / "pairs_train.jsonl") == list(refined.values()) and not (it / "pairs_trl.jsonl").exists()
 
     # RFT: refinement chats (prefilled) and judge critiques from the tree and from the judge stage
     rft = _jsonl(it / "rft.jsonl")

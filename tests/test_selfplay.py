@@ -11,6 +11,7 @@ import pytest
 
 from spar.cli import main
 from spar.config import dump_config, load_config
+from spar.records import Pair
 
 REPO = Path(__file__).resolve().parents[1]
 LOOP = REPO / "tests" / "assets" / "loop.yaml"
@@ -40,8 +41,8 @@ def test_loop_end_to_end(tmp_path, capsys):
     assert (it0 / "actor" / "model.safetensors").exists() and (it0 / "refiner" / "model.safetensors").exists()
     pairs = [json.loads(x) for x in (it0 / "pairs.jsonl").read_text().splitlines()]
     assert pairs and all(p["chosen"] == '"A quoted answer."' and p["source"] == "refinement" for p in pairs)
-    trl = [json.loads(x) for x in (it0 / "pairs_trl.jsonl").read_text().splitlines()]
-    assert trl[0]["chosen"][0]["role"] == "assistant"
+    trained = [Pair(**json.loads(x)) for x in (it0 / "pairs_train.jsonl").read_text().splitlines()]
+    assert trained and trained[0].to_trl()["chosen"][0]["role"] == "assistant"  # what the DPO trainer is given
     assert (root / "config.yaml").read_text().startswith("name: loop")
     # iteration 1 starts from iteration 0's checkpoints
     assert json.loads((root / "iter_1" / "responses.jsonl").read_text().splitlines()[0])["model"].endswith("iter_0/actor")

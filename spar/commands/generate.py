@@ -5,8 +5,11 @@
 
 Input lines are Instruction records (`{"id", "prompt", ...}`) or chats
 (`{"id", "messages": [...]}`); the whole file is validated before any
-generation. Output lines are Response records, appended batch by batch, so
-a crash loses at most the batch in flight; a rerun skips ids already there.
+generation. Output lines are Response records, appended batch by batch
+through the loop's own sample stage (selfplay/collect.sample_chats: batch c
+samples with seed `seed * 100003 + c`), so a crash loses at most the batch
+in flight, a rerun skips ids already there, and a run resumed after a crash
+writes what an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from pathlib import Path
 from spar.backends import SamplingParams
 from spar.config import JudgeConfig, ModelConfig, add_flags, flags_config
 from spar.errors import UserError
-from spar.records import (Instruction, JsonlAppender, RecordError, Response, check_constraints, iter_jsonl, iter_lines,
-                          keys_in, refuse_overwrite, require_records)
+from spar.records import (Instruction, RecordError, Response, check_constraints, iter_jsonl, iter_lines,
+                          refuse_overwrite, require_records)
 
 # A handful of instructions for the first run; several carry checkable constraints.
 DEMO = [
@@ -152,23 +155,6 @@ def backend_options(args: argparse.Namespace, model: ModelConfig) -> dict:
     return options
 
 
-def generate_responses(backend, items, params: SamplingParams, out: Path, batch_size: int, progress=None) -> int:
-    """Generate `params.n` answers per (id, chat) and append them to `out`; returns responses written."""
-    written = 0
-    per_call = max(1, batch_size // params.n)
-    with JsonlAppender(out, lazy=True) as w:
-        for start in range(0, len(items), per_call):
-            batch = items[start : start + per_call]
-            outs = backend.generate([chat for _, chat in batch], params)
-            for (key, _), completions in zip(batch, outs):
-                for index, c in enumerate(completions):
-                    w.write(Response(instruction_id=key, index=index, text=c.text, model=backend.name))
-                    written += 1
-            if progress is not None:
-                progress.update(len(batch))
-    return written
-
-
 def check_flags(args: argparse.Namespace) -> tuple[ModelConfig, JudgeConfig, SamplingParams, dict]:
     """Every flag checked (model, judge, sampling, backend options, budget), before any file is read."""
     model, judge = settings(args)
@@ -188,6 +174,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from spar.backends import make_backend
+    from spar.selfplay.collect import sample_chats
+    from spar.selfplay.rundir import unfinished
 
     model, _, params, options = check_flags(args)  # bad flags stop here, before any file is read
     refuse_overwrite(args.out, "--out", {"--in": None if args.inp.startswith("builtin:") else args.inp})
@@ -196,19 +184,23 @@ def run(args: argparse.Namespace) -> int:
     records = load_records(args.inp)
     items = [(k, c) for k, c, _, _ in records]
     out = Path(args.out)
-    done = keys_in(out, "instruction_id")
-    todo = [(k, c) for k, c in items if k not in done]
+    todo = unfinished(items, lambda x: x[0], out, lambda r: r["instruction_id"])
     if not todo:
         print(f"all {len(items)} inputs already answered in {out}; nothing to do")
         return 0
     backend = make_backend(model.backend, model.name, **options)
-    check_context(backend, [c for _, c in todo], params.max_new_tokens,
-                  [w for k, _, _, w in records if k not in done])
-    with tqdm(total=len(todo), desc="generate", unit="input", file=sys.stderr) as bar:
-        written = generate_responses(backend, todo, params, out, model.batch_size, bar)
-    print(f"wrote {written} responses for {len(todo)} inputs to {out}"
-          + (f" ({len(done)} inputs were already done)" if done else ""))
-    for r in list(iter_jsonl(out))[-min(3, written):]:
+    where = {k: w for k, _, _, w in records}
+    check_context(backend, [c for _, c in todo], params.max_new_tokens, [where[k] for k, _ in todo])
+    # the loop's sample stage: a chunk of batch_size // n inputs per backend call, chunk c sampled with seed
+    # seed * 100003 + c, so a rerun after a crash samples the unfinished chunks as an uninterrupted run would
+    with tqdm(total=len(items), desc="generate", unit="input", file=sys.stderr) as bar:
+        sample_chats(items, backend, params, out, max(1, model.batch_size // params.n), bar.update, append=True)
+    new = {k for k, _ in todo}
+    written = [r for r in iter_jsonl(out) if r["instruction_id"] in new]
+    done = len(items) - len(todo)
+    print(f"wrote {len(written)} responses for {len(todo)} inputs to {out}"
+          + (f" ({done} inputs were already done)" if done else ""))
+    for r in written[-3:]:
         print(json.dumps({"id": r["instruction_id"], "text": r["text"][:200]}, ensure_ascii=False))
     return 0
 
@@ -230,28 +222,36 @@ def check_context(backend, chats: list, max_new_tokens: int, wheres: list[str]) 
 def run_strategy(args: argparse.Namespace) -> int:
     """--strategy: inference-time tree search (or best-of-N) with a judge; one answer per input."""
     from spar.backends import make_backend
-    from spar.judge import judge_from_config
     from spar.decoding import decode
+    from spar.judge import judge_from_config
+    from spar.selfplay.rundir import run_chunked, unfinished
 
     model, judge_cfg, _, options = check_flags(args)
     records = load_records(args.inp)
     instructions = [Instruction(id=key, prompt=chat[-1]["content"], constraints=cons) for key, chat, cons, _ in records]
     out = Path(args.out)
-    done = keys_in(out, "instruction_id")
-    todo = [i for i in instructions if i.id not in done]
+    todo = unfinished(instructions, lambda i: i.id, out, lambda r: r["instruction_id"])
     if not todo:
         print(f"all {len(instructions)} inputs already answered in {out}; nothing to do")
         return 0
     actor = make_backend(model.backend, model.name, **options)
     refiner = make_backend(model.backend, args.refiner, **options) if args.refiner else actor
+    where = {k: w for k, _, _, w in records}
     check_context(actor, [[{"role": "user", "content": i.prompt}] for i in todo], args.max_new_tokens,
-                  [w for k, _, _, w in records if k not in done])
+                  [where[i.id] for i in todo])
     judge = judge_from_config(judge_cfg, refiner, args.seed)
-    answers = decode(todo, actor, judge, refiner, strategy=args.strategy, budget=args.budget,
-                     max_new_tokens=args.max_new_tokens, seed=args.seed)
-    with JsonlAppender(out) as w:
-        for inst, a in zip(todo, answers):
-            w.write(Response(instruction_id=inst.id, index=0, text=a.text, model=f"{actor.name}+{args.strategy}"))
-    used = sum(a.generated for a in answers)
+    generated = []
+
+    def process(batch: list[Instruction], c: int) -> list[Response]:
+        answers = decode(batch, actor, judge, refiner, strategy=args.strategy, budget=args.budget,
+                         max_new_tokens=args.max_new_tokens, seed=args.seed)
+        generated.extend(a.generated for a in answers)
+        return [Response(instruction_id=i.id, index=0, text=a.text, model=f"{actor.name}+{args.strategy}")
+                for i, a in zip(batch, answers)]
+
+    # one chunk holding every input: the decoding engine advances all of their trees together
+    run_chunked(instructions, lambda i: i.id, out, len(instructions), process, lambda r: r["instruction_id"],
+                append=True)
+    used = sum(generated)
     print(f"wrote {len(todo)} answers ({args.strategy}, budget {args.budget}; {used} responses generated) to {out}")
     return 0

@@ -6,7 +6,10 @@
 
 Reads Response records and the Instruction records they answer; writes one
 Judgment record per response, appended chunk by chunk (each chunk is one
-batched judge call), so a rerun skips what is judged already.
+batched judge call) through the loop's own judge stage
+(selfplay/collect.judge_responses), so a rerun skips what is judged
+already and a run resumed after a crash writes what an uninterrupted one
+would.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ from pathlib import Path
 from spar.config import ConfigError, JudgeConfig, ModelConfig, RunConfig, add_flags, flags_config
 from spar.commands.generate import add_backend_flags, backend_options
 from spar.judge import judge_from_config
-from spar.records import (JsonlAppender, Judgment, RecordError, Response, from_dict, iter_lines, keys_in,
-                          read_instructions, refuse_overwrite, require_records)
+from spar.records import (RecordError, Response, from_dict, iter_jsonl, iter_lines, read_instructions,
+                          refuse_overwrite, require_records)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -73,41 +76,34 @@ def check_judge_context(backend, items: list, max_new_tokens: int, wheres: list[
     check_context(backend, [judge_chat(inst.prompt, text) for inst, text in items], max_new_tokens, wheres)
 
 
-def judgment_of(response: Response, verdict) -> Judgment:
-    return Judgment(instruction_id=response.instruction_id, response_id=response.id, votes=verdict.votes,
-                    value=verdict.value, label=verdict.label, verifier=verdict.verifier, critique=verdict.critique)
-
-
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
+
+    from spar.selfplay.collect import judge_responses
+    from spar.selfplay.rundir import unfinished
 
     judge_cfg, model_cfg, seed = settings(args)  # bad flags stop here, before any file is read
     options = backend_options(args, model_cfg) if judge_cfg.kind != "verifier" else None
     refuse_overwrite(args.out, "--out", {"--in": args.inp, "--instructions": args.instructions})
     instructions = {i.id: i for i in read_instructions(args.instructions)}
     responses = read_answers(args.inp, Response, instructions, args.instructions, "Response records")
-    wheres = [w for w, _ in iter_lines(args.inp)]
+    where = dict(zip((r.id for r in responses), (w for w, _ in iter_lines(args.inp))))
     out = Path(args.out)
-    done = keys_in(out, "response_id")
-    todo = [(r, w) for r, w in zip(responses, wheres) if r.id not in done]
+    todo = unfinished(responses, lambda r: r.id, out, lambda j: j["response_id"])
     if not todo:
         print(f"all {len(responses)} responses already judged in {out}; nothing to do")
         return 0
     backend = None if judge_cfg.kind == "verifier" else open_backend(model_cfg, options)
     if backend is not None:
-        check_judge_context(backend, [(instructions[r.instruction_id], r.text) for r, _ in todo],
-                            judge_cfg.max_new_tokens, [w for _, w in todo])
+        check_judge_context(backend, [(instructions[r.instruction_id], r.text) for r in todo],
+                            judge_cfg.max_new_tokens, [where[r.id] for r in todo])
     judge = judge_from_config(judge_cfg, backend, seed)
-    todo = [r for r, _ in todo]
-    counts = {"yes": 0, "no": 0, "abstain": 0}
-    with (JsonlAppender(out, lazy=True) as w,
-          tqdm(total=len(todo), desc="judge", unit="response", file=sys.stderr) as bar):
-        for start in range(0, len(todo), args.chunk):
-            chunk = todo[start : start + args.chunk]
-            for r, v in zip(chunk, judge.judge([(instructions[r.instruction_id], r.text) for r in chunk])):
-                w.write(judgment_of(r, v))
-                counts[v.label] += 1
-            bar.update(len(chunk))
-    print(f"judged {len(todo)} responses into {out}: {counts['yes']} yes, {counts['no']} no, "
-          f"{counts['abstain']} abstain")
+    # the loop's judge stage, one chunk per --chunk responses: a rerun after a crash judges the chunks that were
+    # not finished, exactly as an uninterrupted run would
+    with tqdm(total=len(responses), desc="judge", unit="response", file=sys.stderr) as bar:
+        judge_responses(instructions, responses, judge, out, args.chunk, bar.update, per_response=True, append=True)
+    new = {r.id for r in todo}
+    labels = [j["label"] for j in iter_jsonl(out) if j["response_id"] in new]
+    print(f"judged {len(todo)} responses into {out}: {labels.count('yes')} yes, {labels.count('no')} no, "
+          f"{labels.count('abstain')} abstain")
     return 0

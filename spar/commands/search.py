@@ -5,8 +5,11 @@
 
 Input lines are Negative records (`instruction_id`, `response_id`, `text`,
 `critique`, `votes`, `value`), as the self-play loop writes them to
-negatives.jsonl. Trees are appended as they finish; a rerun skips
-instructions whose tree is already in the output.
+negatives.jsonl. The trees of a chunk (--chunk negatives, default the
+loop's chunk) grow together and are appended when the chunk finishes,
+through the loop's own search stage (selfplay/collect.search_negatives);
+a rerun skips instructions whose tree is already in the output, and a run
+resumed after a crash writes what an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from spar.config import JudgeConfig, ModelConfig, SearchConfig, add_flags, flags_config
+from spar.config import JudgeConfig, ModelConfig, RunConfig, SearchConfig, add_flags, flags_config
 from spar.commands.generate import add_backend_flags, backend_options
-from spar.records import JsonlAppender, Negative, iter_lines, keys_in, read_instructions, refuse_overwrite
+from spar.records import Negative, iter_jsonl, iter_lines, read_instructions, refuse_overwrite
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,6 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_flags(p, SearchConfig, "search.")
     add_flags(p, JudgeConfig, "judge.", rename={"kind": "--judge", "n": "--n"}, prefix="--judge-")
     add_flags(p, ModelConfig, "refiner.", rename={"name": "--model"}, exclude=("options",))
+    add_flags(p, RunConfig, "", only=("chunk",))  # negatives per batched, resumable chunk
     add_backend_flags(p)
 
 
@@ -44,37 +48,31 @@ def run(args: argparse.Namespace) -> int:
     from spar.commands.generate import check_context
     from spar.commands.judge import open_backend, read_answers
     from spar.judge import judge_from_config
-    from spar.search.engine import Root, search_trees
+    from spar.prompts import refine_chat
+    from spar.selfplay.collect import search_negatives
+    from spar.selfplay.rundir import unfinished
 
     cfg, judge_cfg, model_cfg = settings(args)  # bad flags stop here, before any file is read
+    chunk = flags_config(args, RunConfig, "").chunk
     options = backend_options(args, model_cfg)
     refuse_overwrite(args.out, "--out", {"--in": args.inp, "--instructions": args.instructions})
     instructions = {i.id: i for i in read_instructions(args.instructions)}
     negatives = read_answers(args.inp, Negative, instructions, args.instructions, "Negative records")
-    wheres = [w for w, _ in iter_lines(args.inp)]
+    where = dict(zip((n.instruction_id for n in negatives), (w for w, _ in iter_lines(args.inp))))
     out = Path(args.out)
-    done = keys_in(out, "instruction_id")
-    todo = [n for n in negatives if n.instruction_id not in done]
+    todo = unfinished(negatives, lambda n: n.instruction_id, out, lambda t: t["instruction_id"])
     if not todo:
         print(f"all {len(negatives)} trees already in {out}; nothing to do")
         return 0
     backend = open_backend(model_cfg, options)
-    from spar.prompts import refine_chat
-
-    todo_wheres = [w for n, w in zip(negatives, wheres) if n.instruction_id not in done]
     check_context(backend, [refine_chat(instructions[n.instruction_id].prompt, n.text, n.critique) for n in todo],
-                  cfg.max_new_tokens, todo_wheres)
+                  cfg.max_new_tokens, [where[n.instruction_id] for n in todo])
     judge = judge_from_config(judge_cfg, backend, cfg.seed)
-    roots = [Root(instructions[n.instruction_id], n.text, n.critique, n.votes, n.value) for n in todo]
-    stats = {"ok": 0, "done": 0}
-    with (JsonlAppender(out, lazy=True) as w,
-          tqdm(total=len(roots), desc=f"search ({cfg.strategy})", unit="tree", file=sys.stderr) as bar):
-        def progress(tree, generated):
-            stats["done"] += 1
-            stats["ok"] += tree.success
-            bar.set_postfix(succeeded=stats["ok"], generations=generated)
-            bar.update(1)
-
-        search_trees(roots, backend, judge, cfg, on_done=w.write, progress=progress)
-    print(f"{stats['ok']}/{stats['done']} trees found a refinement judged right; trees in {out}")
+    # the loop's search stage (iteration seed 0): chunk c searches with seed search.seed + c, so a rerun after a
+    # crash grows the unfinished chunks' trees exactly as an uninterrupted run would
+    with tqdm(total=len(negatives), desc=f"search ({cfg.strategy})", unit="tree", file=sys.stderr) as bar:
+        search_negatives(negatives, instructions, backend, judge, cfg, 0, out, chunk, bar.update, append=True)
+    new = {n.instruction_id for n in todo}
+    succeeded = sum(t["success"] for t in iter_jsonl(out) if t["instruction_id"] in new)
+    print(f"{succeeded}/{len(todo)} trees found a refinement judged right; trees in {out}")
     return 0

@@ -7,7 +7,7 @@ Iteration t, with actor M_t and refiner R_t (both start from the same model):
      judge each n times (refiner, majority)            iter_t/judgments.jsonl
      select one negative per instruction               iter_t/negatives.jsonl
   2. tree-search refinement of every negative          iter_t/trees.jsonl
-  3. pairs (chosen = refinement, rejected = root)      iter_t/pairs.jsonl (+ pairs_trl.jsonl)
+  3. pairs (chosen = refinement, rejected = root)      iter_t/pairs.jsonl
      refiner data (RFT)                                iter_t/rft.jsonl
      DPO -> M_{t+1}, RFT -> R_{t+1}                    iter_t/actor/, iter_t/refiner/
   evaluate M_{t+1} on held-out instructions (and IFEval data if given).
@@ -171,8 +171,9 @@ class Loop:
                 check_model_name(mc.name, f"{role}.name")
         for key, s in (("train.dpo", cfg.train.dpo), ("train.rft", cfg.train.rft)):
             if s.accelerate_config and not Path(s.accelerate_config).exists():
-                raise FileNotFoundError(f"{key}.accelerate_config={s.accelerate_config}: file not found (relative paths "
-                                        f"start where spar runs; configs/accelerate/ holds zero3.yaml and fsdp.yaml)")
+                raise FileNotFoundError(f"{key}.accelerate_config={s.accelerate_config}: file not found (relative "
+                                        f"paths start where spar runs; configs/accelerate/ holds zero3.yaml and "
+                                        f"fsdp.yaml)")
 
     def _check_config(self) -> dict:
         """Compare with the config the run was started with: the changes accepted (see RESUME_SAFE in
@@ -236,8 +237,7 @@ class Loop:
         return read_jsonl(path, Instruction)
 
     def _iteration(self, t: int, train: list[Instruction], by_id: dict, heldout: list[Instruction]) -> None:
-        from spar.search.engine import Root, search_trees
-        from spar.selfplay.collect import judge_responses, sample_responses, select_negatives
+        from spar.selfplay.collect import judge_responses, sample_responses, search_negatives, select_negatives
         from spar.selfplay.pairs import refinement_pairs, sampled_pairs
         from spar.selfplay.rft_data import build_rft
 
@@ -277,22 +277,11 @@ class Loop:
         negatives = read_jsonl(d / "negatives.jsonl", Negative)
 
         if not rd.done(t, "search"):
-            from spar.selfplay.rundir import run_chunked
-
             self.use(("refiner", refiner_name))
             judge = self.judge(refiner_name)
-            refiner = self.backend("refiner", refiner_name)
-            scfg = cfg.search
-
-            def grow(chunk: list[Negative], c: int) -> list[Tree]:
-                roots = [Root(by_id[n.instruction_id], n.text, n.critique, n.votes, n.value) for n in chunk]
-                from dataclasses import replace
-
-                return search_trees(roots, refiner, judge, replace(scfg, seed=scfg.seed + seed + c))
-
-            with Timer() as tm, _bar(len(negatives), f"iter {t} search ({scfg.strategy})") as bar:
-                run_chunked(negatives, lambda n: n.instruction_id, d / "trees.jsonl", cfg.chunk, grow,
-                            lambda r: r["instruction_id"], bar.update)
+            with Timer() as tm, _bar(len(negatives), f"iter {t} search ({cfg.search.strategy})") as bar:
+                search_negatives(negatives, by_id, self.backend("refiner", refiner_name), judge, cfg.search, seed,
+                                 d / "trees.jsonl", cfg.chunk, bar.update)
             trees = read_jsonl(d / "trees.jsonl", Tree)
             rd.record(t, "search", file=d / "trees.jsonl", count=len(trees), succeeded=sum(x.success for x in trees),
                       refinements=sum(x.calls.get("refine", 0) for x in trees), seconds=tm.seconds,
@@ -306,7 +295,6 @@ class Loop:
                          + sampled_pairs(responses, judgments, negatives, by_id, seed, cfg.pairs.accept_truncated,
                                          counts=cut))
                 write_jsonl(d / "pairs.jsonl", pairs)
-                write_jsonl(d / "pairs_trl.jsonl", [p.to_trl() for p in pairs if p.source == cfg.pairs.train_on])
             rd.record(t, "pairs", file=d / "pairs.jsonl", count=len(pairs), seconds=tm.seconds,
                       truncated_skipped=cut.get("truncated", 0),
                       **{f"{s}_pairs": sum(p.source == s for p in pairs) for s in ("refinement", "sampled")},
@@ -338,7 +326,7 @@ class Loop:
                 from spar.models import model_dir
                 from spar.train.dpo import train_dpo
 
-                subset = d / "pairs_train.jsonl"
+                subset = d / "pairs_train.jsonl"  # what the actor trained on: pairs.train_on, capped by max_train
                 write_jsonl(subset, train_pairs)
                 self.release_models()
                 print(f"iter {t} train actor (DPO): {len(train_pairs)} pairs", file=sys.stderr)
@@ -358,7 +346,8 @@ class Loop:
                 self.release_models()
                 print(f"iter {t} train refiner (RFT): {len(examples)} examples", file=sys.stderr)
                 with Timer() as tm:
-                    out = train_rft(model_dir(refiner_name), examples, d / "refiner", cfg.train.rft, data_file=d / "rft.jsonl")
+                    out = train_rft(model_dir(refiner_name), examples, d / "refiner", cfg.train.rft,
+                                    data_file=d / "rft.jsonl")
                 info = {"model": str(out), "trained": True, "examples": len(examples), "seconds": tm.seconds,
                         "sha256": _weights_checksum(out),
                         "metrics": json.loads((out / "train_metrics.json").read_text())}

@@ -9,7 +9,9 @@ when complete; a finished file is never recomputed. Chunks have fixed
 boundaries and seeds (chunk c of a stage always holds the same inputs and
 samples with the same seed), so a stage resumed after a crash gives the
 same records as one that never stopped: on restart, the records of a chunk
-that was cut short are dropped and the chunk runs again.
+that was cut short are dropped and the chunk runs again. The verbs
+(`spar generate`, `spar judge`, `spar search`) resume through the same
+`run_chunked`, appending to their --out file instead.
 
 The manifest records each finished stage's file with its sha256; a rerun
 verifies them (`RunDir.verify`) before it reads any, and records settings
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from spar.errors import UserError
-from spar.records import JsonlAppender, iter_jsonl, to_dict, write_jsonl
+from spar.records import JsonlAppender, iter_jsonl, to_dict
 
 
 class RunDir:
@@ -103,39 +105,115 @@ def run_chunked(
     process: Callable[[list, int], list],
     record_key: Callable[[dict], str],
     progress=None,
+    *,
+    append: bool = False,
 ) -> Path:
-    """Run `process(chunk_items, chunk_index) -> records` over fixed chunks into `out`, resumably.
+    """Run `process(chunk_items, chunk_index) -> records` over fixed chunks of `items` into `out`, resumably.
 
-    After a chunk's records are flushed, its index goes to `<out>.chunks`;
-    on restart, records of chunks not listed there are dropped and those
-    chunks run again. `key(item)` / `record_key(record)` tie records to inputs.
+    Chunk c always holds `items[c * chunk : (c + 1) * chunk]` and `process`
+    derives its seed from c, so where a run stopped never changes what a
+    chunk holds. `key(item)` / `record_key(record)` tie records to inputs:
+    an item with records in the file is done, and a chunk runs with the
+    items not done yet - all of them, unless the inputs grew since an
+    earlier run or the file was cut by hand inside a chunk.
+
+    After a chunk's records are flushed, the file's length goes to
+    `<out>.chunks`; a rerun first cuts the file back to the last length
+    there, so a chunk cut short by a crash leaves nothing and runs again
+    whole. The ledger is removed once every chunk is done.
+
+    `append=False` (the loop's stages): records go to `<out>.partial`,
+    renamed to `out` when complete; an existing `out` is final.
+    `append=True` (the verbs): records are appended to `out` itself, after
+    those of earlier runs, and the file is created at the first record.
     """
-    if out.exists():
+    if out.exists() and not append:
         return out
-    partial = out.with_name(out.name + ".partial")
+    target = out if append else out.with_name(out.name + ".partial")
     ledger = out.with_name(out.name + ".chunks")
+    _restore(target, ledger, append)
+    done = _done_keys(target, record_key)
     chunks = [list(items[i : i + chunk]) for i in range(0, len(items), chunk)]
-    complete: set[int] = set()
-    if partial.exists() and ledger.exists():
-        complete = {int(x) for x in ledger.read_text().split()}
-        members = {key(x): c for c, ch in enumerate(chunks) for x in ch}
-        kept = [r for r in iter_jsonl(partial) if members.get(record_key(r)) in complete]
-        write_jsonl(partial, kept)  # records of a chunk cut short are dropped; it runs again
-    else:
-        partial.unlink(missing_ok=True)
-        ledger.unlink(missing_ok=True)
-    with JsonlAppender(partial) as w, open(ledger, "a") as done:
-        for c, ch in enumerate(chunks):
-            if c not in complete:
-                for r in process(ch, c):
-                    w.write(r)
-                done.write(f"{c}\n")
-                done.flush()
-            if progress:
-                progress(len(ch))
-    os.replace(partial, out)
+    fresh, writing = not ledger.exists(), False
+    if fresh:
+        _commit(ledger, target)  # where this run's records begin, for a crash inside the first chunk
+    try:
+        with JsonlAppender(target, lazy=append) as w:
+            for c, ch in enumerate(chunks):
+                todo = [x for x in ch if key(x) not in done]
+                if todo:
+                    records = process(todo, c)
+                    writing = True
+                    for r in records:
+                        w.write(r)
+                    _commit(ledger, target)
+                if progress:
+                    progress(len(ch))
+    except BaseException:
+        if fresh and not writing:  # failed before writing anything (a server down): nothing to resume from
+            ledger.unlink(missing_ok=True)
+        raise
+    if not append:
+        os.replace(target, out)
     ledger.unlink(missing_ok=True)
     return out
+
+
+def unfinished(items: Sequence, key: Callable[[object], str], out: Path, record_key: Callable[[dict], str]) -> list:
+    """The items `run_chunked(..., append=True)` would still process into `out`, in order: what a verb checks
+    before it loads a model (records of a chunk cut short by a crash do not count; the rerun drops them)."""
+    limit = _committed(out.with_name(out.name + ".chunks"), out)
+    done = _done_keys(out, record_key, limit)
+    return [x for x in items if key(x) not in done]
+
+
+def _restore(target: Path, ledger: Path, append: bool) -> None:
+    """Cut `target` back to its last whole chunk before a rerun appends to it.
+
+    Without a usable ledger an append target is kept as it is (its torn last
+    line cut off); a `.partial` is not trusted and starts over.
+    """
+    length = _committed(ledger, target)
+    if length is not None:
+        with open(target, "rb+") as f:
+            f.truncate(length)
+        ledger.write_text(f"{length}\n")
+        return
+    ledger.unlink(missing_ok=True)
+    if append and target.exists():
+        JsonlAppender(target).close()  # opening repairs a torn last line
+    elif not append:
+        target.unlink(missing_ok=True)
+
+
+def _committed(ledger: Path, target: Path) -> int | None:
+    """The length `target` had after its last whole chunk, per `ledger`; None without a usable ledger."""
+    if not ledger.exists() or not target.exists():
+        return None
+    lengths = ledger.read_text().split()
+    if not lengths or not lengths[-1].isdigit():
+        return None
+    length = int(lengths[-1])
+    with open(target, "rb") as f:
+        data = f.read(length)
+    if len(data) < length or (length and not data.endswith(b"\n")):
+        return None  # not a line boundary of this file: a ledger of another file, or of an older format
+    return length
+
+
+def _commit(ledger: Path, target: Path) -> None:
+    with open(ledger, "a") as f:
+        f.write(f"{target.stat().st_size if target.exists() else 0}\n")
+
+
+def _done_keys(path: Path, record_key: Callable[[dict], str], limit: int | None = None) -> set:
+    """The keys of the records in `path` (in its first `limit` bytes, whole lines this code wrote, if given)."""
+    if not path.exists():
+        return set()
+    if limit is None:
+        return {record_key(r) for r in iter_jsonl(path)}
+    with open(path, "rb") as f:
+        return {record_key(json.loads(line)) for line in f.read(limit).splitlines() if line.strip()}
 
 
 class Timer:
@@ -147,4 +225,4 @@ class Timer:
         self.seconds = round(time.time() - self.start, 1)
 
 
-__all__ = ["RunDir", "run_chunked", "Timer", "to_dict"]
+__all__ = ["RunDir", "run_chunked", "unfinished", "Timer", "to_dict"]
