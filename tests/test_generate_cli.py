@@ -15,7 +15,8 @@ def test_generate_resumes_and_skips_done(tmp_path, capsys):
         + json.dumps({"id": "b", "messages": [{"role": "user", "content": "hi"}]}) + "\n"
     )
     out = tmp_path / "out.jsonl"
-    args = ["generate", "--model", "tiny-random", "--in", str(inp), "--out", str(out), "--max-new-tokens", "4", "--n", "2", "--temperature", "1"]
+    args = ["generate", "--model", "tiny-random", "--in", str(inp), "--out", str(out), "--max-new-tokens", "4",
+            "--n", "2", "--temperature", "1"]
     assert main(args) == 0
     first = read_jsonl(out, Response)
     assert sorted((r.instruction_id, r.index) for r in first) == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]

@@ -18,7 +18,8 @@ LOOP = REPO / "tests" / "assets" / "loop.yaml"
 
 
 def run_cli(out_dir, *extra):
-    return main(["run", "--config", str(LOOP), f"out_dir={out_dir}", f"data.source={REPO / 'tests/assets/quote_instructions.jsonl'}", *extra])
+    data = REPO / "tests" / "assets" / "quote_instructions.jsonl"
+    return main(["run", "--config", str(LOOP), f"out_dir={out_dir}", f"data.source={data}", *extra])
 
 
 def test_loop_end_to_end(tmp_path, capsys):
@@ -28,14 +29,16 @@ def test_loop_end_to_end(tmp_path, capsys):
     stages = ["sample", "judge", "negatives", "search", "pairs", "rft", "train_actor", "train_refiner", "eval"]
     for t in ("0", "1"):
         assert all(manifest["iterations"][t][s]["status"] == "done" for s in stages)
-        assert manifest["iterations"][t]["train_actor"]["trained"] and manifest["iterations"][t]["train_refiner"]["trained"]
+        done = manifest["iterations"][t]
+        assert done["train_actor"]["trained"] and done["train_refiner"]["trained"]
         for stage in ("sample", "judge", "negatives", "search", "pairs", "rft"):  # counts, checksums, timings
             entry = manifest["iterations"][t][stage]
             data = (root / entry["file"]).read_bytes()
             assert entry["count"] == data.count(b"\n") and entry["sha256"] == hashlib.sha256(data).hexdigest()
             assert entry["seconds"] >= 0
         actor = manifest["iterations"][t]["train_actor"]
-        assert actor["sha256"] == hashlib.sha256((root / f"iter_{t}" / "actor" / "model.safetensors").read_bytes()).hexdigest()
+        weights = (root / f"iter_{t}" / "actor" / "model.safetensors").read_bytes()
+        assert actor["sha256"] == hashlib.sha256(weights).hexdigest()
     assert not [p for p in root.rglob("*") if p.name.endswith((".partial", ".chunks", ".tmp"))]
     it0 = root / "iter_0"
     assert (it0 / "actor" / "model.safetensors").exists() and (it0 / "refiner" / "model.safetensors").exists()
@@ -45,11 +48,13 @@ def test_loop_end_to_end(tmp_path, capsys):
     assert trained and trained[0].to_trl()["chosen"][0]["role"] == "assistant"  # what the DPO trainer is given
     assert (root / "config.yaml").read_text().startswith("name: loop")
     # iteration 1 starts from iteration 0's checkpoints
-    assert json.loads((root / "iter_1" / "responses.jsonl").read_text().splitlines()[0])["model"].endswith("iter_0/actor")
+    first = json.loads((root / "iter_1" / "responses.jsonl").read_text().splitlines()[0])
+    assert first["model"].endswith("iter_0/actor")
     assert manifest["iterations"]["1"]["search"]["count"] == manifest["iterations"]["1"]["negatives"]["count"]
     out = capsys.readouterr().out
     table = out.split("SPaR run")[1].splitlines()
-    assert "heldout prompt" in table[1] and table[2].split()[0] == "base" and [r.split()[0] for r in table[3:5]] == ["0", "1"]
+    assert "heldout prompt" in table[1] and table[2].split()[0] == "base"
+    assert [r.split()[0] for r in table[3:5]] == ["0", "1"]
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["iterations"][0]["refinement_pairs"] == manifest["iterations"]["0"]["pairs"]["refinement_pairs"] > 0
     assert run_cli(tmp_path) == 0
@@ -74,9 +79,11 @@ def test_bad_inputs_are_refused_before_any_compute(tmp_path, capsys):
     bad_eval.write_text('{"key": 1, "prompt": "p", "instruction_id_list": ["punctuation:no_comma"], "kwargs": []}\n')
     cases = [
         ([f"data.source={dup}"], "dup.jsonl:4: id 'q0' repeats line 1"),
-        ([f"data.source={tmp_path / 'none.jsonl'}"], "data.source=" + str(tmp_path / "none.jsonl") + ": file not found"),
+        ([f"data.source={tmp_path / 'none.jsonl'}"],
+         "data.source=" + str(tmp_path / "none.jsonl") + ": file not found"),
         ([f"data.source={good}", "--eval-data", str(bad_eval)], "ifeval.jsonl:1: instruction_id_list and kwargs"),
-        ([f"data.source={good}", "train.dpo.accelerate_config=nope.yaml"], "train.dpo.accelerate_config=nope.yaml: file not found"),
+        ([f"data.source={good}", "train.dpo.accelerate_config=nope.yaml"],
+         "train.dpo.accelerate_config=nope.yaml: file not found"),
     ]
     for extra, message in cases:
         assert main(["run", "--config", str(LOOP), f"out_dir={tmp_path}", *extra]) == 2

@@ -64,11 +64,6 @@ def settings(args: argparse.Namespace) -> tuple[ModelConfig, JudgeConfig]:
     return flags_config(args, ModelConfig, "actor."), flags_config(args, JudgeConfig, "judge.")
 
 
-def load_inputs(source: str) -> list[tuple[str, list[dict]]]:
-    """(id, chat) pairs from builtin:demo or a JSONL file; errors name file:line."""
-    return [(key, chat) for key, chat, _ in _load(source)]
-
-
 def load_instructions(source: str) -> list[Instruction]:
     """Inputs as Instruction records (a chat becomes its last user turn), constraints kept."""
     return [Instruction(id=key, prompt=chat[-1]["content"], constraints=cons) for key, chat, cons in _load(source)]

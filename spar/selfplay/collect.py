@@ -19,6 +19,7 @@ from typing import Sequence
 
 from spar.backends.base import Backend, SamplingParams
 from spar.config import SampleConfig, SearchConfig
+from spar.judge import Judge
 from spar.prompts import actor_chat
 from spar.records import Instruction, Judgment, Negative, Response, Tree
 from spar.selfplay.rundir import run_chunked
@@ -51,8 +52,8 @@ def sample_chats(items: Sequence[tuple[str, list[dict]]], backend: Backend, para
                        append=append)
 
 
-def judge_responses(instructions: dict[str, Instruction], responses: Sequence[Response], judge, out: Path, chunk: int,
-                    progress=None, per_response: bool = False, append: bool = False) -> Path:
+def judge_responses(instructions: dict[str, Instruction], responses: Sequence[Response], judge: Judge, out: Path,
+                    chunk: int, progress=None, per_response: bool = False, append: bool = False) -> Path:
     """A Judgment for every response, one batched judge call per chunk. Chunks hold `chunk` whole instructions
     (all k responses of each), or with `per_response` `chunk` responses (a rerun then resumes per response)."""
     by: dict[str, list[Response]] = {}

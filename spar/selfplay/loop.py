@@ -295,11 +295,13 @@ class Loop:
                          + sampled_pairs(responses, judgments, negatives, by_id, seed, cfg.pairs.accept_truncated,
                                          counts=cut))
                 write_jsonl(d / "pairs.jsonl", pairs)
+            by_source = {}
+            for source in ("refinement", "sampled"):
+                mine = [p for p in pairs if p.source == source]
+                by_source[f"{source}_pairs"] = len(mine)
+                by_source[f"{source}_edit_distance"] = _mean([p.edit_distance for p in mine])
             rd.record(t, "pairs", file=d / "pairs.jsonl", count=len(pairs), seconds=tm.seconds,
-                      truncated_skipped=cut.get("truncated", 0),
-                      **{f"{s}_pairs": sum(p.source == s for p in pairs) for s in ("refinement", "sampled")},
-                      **{f"{s}_edit_distance": _mean([p.edit_distance for p in pairs if p.source == s])
-                         for s in ("refinement", "sampled")})
+                      truncated_skipped=cut.get("truncated", 0), **by_source)
         pairs = read_jsonl(d / "pairs.jsonl", Pair)
 
         if not rd.done(t, "rft"):
