@@ -68,6 +68,19 @@ def read_answers(path: str, cls, instructions: dict, instructions_path: str, wha
     return require_records(records, path, what)
 
 
+def inputs_to_do(args: argparse.Namespace, cls, key, record_key, what: str) -> tuple[dict, list, dict, list]:
+    """What `spar judge` and `spar search` read before any model loads: --out checked against the inputs, the
+    instructions by id, the records of --in (each checked against its instruction), where each record is
+    (file:line, by `key`), and the records not yet in --out (whose lines `record_key` names)."""
+    from spar.selfplay.rundir import unfinished
+
+    refuse_overwrite(args.out, "--out", {"--in": args.inp, "--instructions": args.instructions})
+    instructions = {i.id: i for i in read_instructions(args.instructions)}
+    records = read_answers(args.inp, cls, instructions, args.instructions, what)
+    where = dict(zip((key(r) for r in records), (w for w, _ in iter_lines(args.inp))))
+    return instructions, records, where, unfinished(records, key, Path(args.out), record_key)
+
+
 def check_judge_context(backend, items: list, max_new_tokens: int, wheres: list[str]) -> None:
     """Refuse up front a judge prompt (instruction + response) the judge model cannot hold, naming file:line."""
     from spar.commands.generate import check_context
@@ -80,16 +93,12 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from spar.selfplay.collect import judge_responses
-    from spar.selfplay.rundir import unfinished
 
     judge_cfg, model_cfg, seed = settings(args)  # bad flags stop here, before any file is read
     options = backend_options(args, model_cfg) if judge_cfg.kind != "verifier" else None
-    refuse_overwrite(args.out, "--out", {"--in": args.inp, "--instructions": args.instructions})
-    instructions = {i.id: i for i in read_instructions(args.instructions)}
-    responses = read_answers(args.inp, Response, instructions, args.instructions, "Response records")
-    where = dict(zip((r.id for r in responses), (w for w, _ in iter_lines(args.inp))))
+    instructions, responses, where, todo = inputs_to_do(args, Response, lambda r: r.id, lambda j: j["response_id"],
+                                                        "Response records")
     out = Path(args.out)
-    todo = unfinished(responses, lambda r: r.id, out, lambda j: j["response_id"])
     if not todo:
         print(f"all {len(responses)} responses already judged in {out}; nothing to do")
         return 0

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from spar.config import JudgeConfig, ModelConfig, RunConfig, SearchConfig, add_flags, flags_config
 from spar.commands.generate import add_backend_flags, backend_options
-from spar.records import Negative, iter_jsonl, iter_lines, read_instructions, refuse_overwrite
+from spar.records import Negative, iter_jsonl
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -46,21 +46,17 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from spar.commands.generate import check_context
-    from spar.commands.judge import open_backend, read_answers
+    from spar.commands.judge import inputs_to_do, open_backend
     from spar.judge import judge_from_config
     from spar.prompts import refine_chat
     from spar.selfplay.collect import search_negatives
-    from spar.selfplay.rundir import unfinished
 
     cfg, judge_cfg, model_cfg = settings(args)  # bad flags stop here, before any file is read
     chunk = flags_config(args, RunConfig, "").chunk
     options = backend_options(args, model_cfg)
-    refuse_overwrite(args.out, "--out", {"--in": args.inp, "--instructions": args.instructions})
-    instructions = {i.id: i for i in read_instructions(args.instructions)}
-    negatives = read_answers(args.inp, Negative, instructions, args.instructions, "Negative records")
-    where = dict(zip((n.instruction_id for n in negatives), (w for w, _ in iter_lines(args.inp))))
+    instructions, negatives, where, todo = inputs_to_do(args, Negative, lambda n: n.instruction_id,
+                                                        lambda t: t["instruction_id"], "Negative records")
     out = Path(args.out)
-    todo = unfinished(negatives, lambda n: n.instruction_id, out, lambda t: t["instruction_id"])
     if not todo:
         print(f"all {len(negatives)} trees already in {out}; nothing to do")
         return 0
