@@ -149,9 +149,9 @@ def test_jsonl_errors_name_the_real_line(tmp_path):
     ({"prompt": "p", "response": "r", "constraints": "punctuation:no_comma"}, r"rows.jsonl:2: constraints must be"),
     ({"prompt": 3, "response": "r"}, r"rows.jsonl:2: a pointwise row needs"),
     ({"prompt": "p", "response": "r", "constraints": [{"id": "punctuation:no_coma"}]},
-     r"rows.jsonl:2: unknown constraint"),
+     r"rows.jsonl:2: constraints\[0\]: unknown constraint"),
     ({"prompt": "p", "response": "r", "constraints": [{"id": "punctuation:no_comma", "kwargs": {"x": 1}}]},
-     r"rows.jsonl:2: constraint 'punctuation:no_comma' takes"),
+     r"rows.jsonl:2: constraints\[0\]: constraint 'punctuation:no_comma' takes"),
 ])
 def test_bad_pointwise_rows_are_named(tmp_path, row, match):
     p = tmp_path / "rows.jsonl"

@@ -68,7 +68,7 @@ from spar.config import JudgeConfig
 from spar.errors import UserError
 from spar.judge import LLMJudge, judge_from_config, tally, verifier_verdict
 from spar.parsing import parse_preference
-from spar.records import Instruction, RecordError, refuse_overwrite
+from spar.records import Instruction, RecordError, check_constraints, refuse_overwrite
 
 SUBSETS = ("Natural", "GPTInst", "GPTOut", "Manual", "Neighbor")  # the paper's column order
 ADVERSARIAL = SUBSETS[1:]
@@ -183,24 +183,11 @@ def load_llmbar(data: list[str]) -> list[PairRow]:
 
 def load_pointwise(path: str | Path) -> list[tuple[Instruction, str]]:
     """(instruction, response) items from rows with prompt, constraints and response; bad rows name file:line."""
-    from spar.constraints import get, is_soft
-
     items = []
     for where, obj in _rows(path):
         if not isinstance(obj, dict) or any(not isinstance(obj.get(k), str) for k in ("prompt", "response")):
             raise RecordError(f"{where}: a pointwise row needs string fields prompt and response, and constraints")
-        constraints = obj.get("constraints") or []
-        if not isinstance(constraints, list) or any(
-                not isinstance(c, dict) or not isinstance(c.get("id"), str)
-                or not isinstance(c.get("kwargs") or {}, dict) for c in constraints):
-            raise RecordError(f"{where}: constraints must be a list of {{\"id\": ..., \"kwargs\": {{...}}}} objects")
-        for c in constraints:
-            if is_soft(c["id"]):
-                continue
-            try:
-                get(c["id"]).validate(c.get("kwargs"))
-            except (KeyError, ValueError) as e:
-                raise RecordError(f"{where}: {e.args[0] if e.args else e}") from None
+        constraints = check_constraints(obj.get("constraints") or [], where)
         items.append((Instruction(id=where, prompt=obj["prompt"], constraints=constraints), obj["response"]))
     if not items:
         raise RecordError(f"{path}: no rows; each needs prompt, constraints and response")
