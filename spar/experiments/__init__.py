@@ -12,3 +12,17 @@ EXPERIMENTS = {
     "refinement-accuracy": "refinement accuracy (paper Tables 3/10): a run's refinements judged again, next to "
                            "the verifier",
 }
+
+
+def save_result(out, stem: str, result: dict, text: str, draw) -> None:
+    """What every experiment leaves in `out`: <stem>.json (the result), table.txt (the printed table) and
+    <stem>.svg (drawn by `draw(path)`); the table and where the files went are printed."""
+    import json
+    from pathlib import Path
+
+    out = Path(out)
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=2))
+    (out / "table.txt").write_text(text + "\n")
+    draw(out / f"{stem}.svg")
+    print(text)
+    print(f"({result['seconds']:.0f}s; {stem}.json, table.txt and {stem}.svg in {out})")

@@ -43,6 +43,7 @@ from typing import Any
 
 from spar.config import JudgeConfig, add_flags, flags_config
 from spar.errors import UserError
+from spar.experiments import save_result
 
 OUTPUTS = ("refinement_accuracy.json", "table.txt", "refinement_accuracy.svg")
 
@@ -362,10 +363,5 @@ def run(args: argparse.Namespace) -> int:
     result = {"experiment": "refinement-accuracy", "run": str(run_dir), "judge": asdict(judge_cfg),
               "settings": asdict(s), "seconds": round(time.time() - started, 1),
               "iterations": [asdict(x) for x in summaries], "rows": [asdict(r) for r in rows]}
-    (out / "refinement_accuracy.json").write_text(json.dumps(result, indent=2))
-    text = table(summaries)
-    (out / "table.txt").write_text(text + "\n")
-    plot(summaries, out / "refinement_accuracy.svg")
-    print(text)
-    print(f"({result['seconds']:.0f}s; refinement_accuracy.json, table.txt and refinement_accuracy.svg in {out})")
+    save_result(out, "refinement_accuracy", result, table(summaries), lambda path: plot(summaries, path))
     return 0

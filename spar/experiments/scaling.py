@@ -26,7 +26,6 @@ the command line wins over the file.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -37,6 +36,7 @@ from spar.config import JudgeConfig, ModelConfig, SearchConfig, add_flags, flags
 from spar.constraints import is_soft, verify
 from spar.decoding import STRATEGIES
 from spar.errors import UserError
+from spar.experiments import save_result
 from spar.judge import Item, Judge, Verdict
 from spar.records import Instruction, read_instructions, refuse_overwrite
 
@@ -373,10 +373,5 @@ def run(args: argparse.Namespace) -> int:
               "judge": asdict(judge_cfg), "search": asdict(search), "settings": asdict(s),
               "instructions": [i.id for i in instructions], "seconds": round(time.time() - t, 1),
               "rows": [{k: v for k, v in asdict(c).items() if k != "answers"} for c in cells]}
-    (out / "scaling.json").write_text(json.dumps(result, indent=2))
-    text = table(cells)
-    (out / "table.txt").write_text(text + "\n")
-    plot(cells, out / "scaling.svg")
-    print(text)
-    print(f"({result['seconds']:.0f}s; scaling.json, table.txt and scaling.svg in {out})")
+    save_result(out, "scaling", result, table(cells), lambda path: plot(cells, path))
     return 0
