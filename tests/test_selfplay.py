@@ -11,6 +11,7 @@ import pytest
 
 from spar.cli import main
 from spar.config import dump_config, load_config
+from spar.errors import UserError
 from spar.records import Pair
 
 REPO = Path(__file__).resolve().parents[1]
@@ -121,6 +122,21 @@ def test_model_name_typo_is_refused_before_anything_is_written(tmp_path, capsys)
     err = capsys.readouterr().err
     assert "actor.name='tiny-randon': no such model" in err and "did you mean tiny-random?" in err
     assert not (tmp_path / "loop").exists() or not any((tmp_path / "loop").iterdir())
+
+
+def test_model_name_typos_behind_auto_and_the_soft_judge_are_refused_early(tmp_path, capsys):
+    """`backend: auto` (the CPU presets) skipped the early model-name check, and the soft judge's model was only
+    loaded at the first evaluation, after the base model's answers had been computed."""
+    assert run_cli(tmp_path, "actor.backend=auto", "actor.name=tiny-randon") == 2
+    assert "actor.name='tiny-randon': no such model" in capsys.readouterr().err
+    assert not (tmp_path / "loop").exists() or not any((tmp_path / "loop").iterdir())
+    from spar.config import load_config
+    from spar.selfplay.loop import Loop
+
+    cfg = load_config(None, [f"out_dir={tmp_path}", "refiner.backend=auto", "eval.soft_judge=true",
+                             "eval.soft_judge_model=tiny-randon"])
+    with pytest.raises(UserError, match="eval.soft_judge_model='tiny-randon': no such model"):
+        Loop(cfg)._check_inputs()
 
 
 def test_model_names_that_may_exist_are_accepted(tmp_path):

@@ -160,15 +160,16 @@ class Loop:
             if value and not value.startswith("hf:") and root in Path(value).resolve().parents:
                 raise UserError(f"{key}={value}: inside the run directory {self.rd.root}, where the run writes its "
                                 f"own files; move it out, or give the run another name=")
-        from spar.backends import check_options
+        from spar.backends import check_options, resolve
+        from spar.models import check_model_name
 
         for role in ("actor", "refiner"):  # before any model loads: an unknown option would fail only then
             mc = getattr(cfg, role)
             check_options(mc.backend, mc.options, f"{role}.options")
-            if mc.backend in ("hf", "vllm"):  # an openai server names its models as it likes
-                from spar.models import check_model_name
-
+            if resolve(mc.backend) in ("hf", "vllm"):  # an openai server names its models as it likes
                 check_model_name(mc.name, f"{role}.name")
+        if cfg.eval.soft_judge and cfg.eval.soft_judge_model and resolve(cfg.refiner.backend) in ("hf", "vllm"):
+            check_model_name(cfg.eval.soft_judge_model, "eval.soft_judge_model")
         for key, s in (("train.dpo", cfg.train.dpo), ("train.rft", cfg.train.rft)):
             if s.accelerate_config and not Path(s.accelerate_config).exists():
                 raise FileNotFoundError(f"{key}.accelerate_config={s.accelerate_config}: file not found (relative "
