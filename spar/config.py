@@ -192,6 +192,12 @@ class ModelConfig:
     batch_size: int = _help("hf backend: sequences per generate call", 16)
     options: dict = _help("extra backend options (base_urls, tensor_parallel_size, api_key_env, ...)", factory=dict)
 
+    def engine_options(self) -> dict:
+        """The backend's constructor options: `options`, plus batch_size where the backend is (or auto is) hf."""
+        from spar.backends import resolve  # a lazy import: the backends stay out of the config layer
+
+        return {**({"batch_size": self.batch_size} if resolve(self.backend) == "hf" else {}), **self.options}
+
     def __post_init__(self):
         if self.backend not in ("auto", "hf", "vllm", "openai", "scripted"):
             raise ValueError(f"backend={self.backend!r}: choose auto, hf, vllm or openai")

@@ -137,10 +137,7 @@ def backend_options(args: argparse.Namespace, model: ModelConfig) -> dict:
                            ("--max-retries", lambda x: x >= 0, ">= 0")):
         if flag in given and not ok(given[flag]):
             raise UserError(f"command line '{flag} {given[flag]}': must be {what}")
-    from spar.backends import resolve
-
-    options = {"batch_size": model.batch_size} if resolve(model.backend) == "hf" else {}
-    options.update(model.options)
+    options = model.engine_options()
     names = {"--base-url": "base_urls", "--timeout": "timeout", "--concurrency": "concurrency",
              "--max-retries": "max_retries", "--api-key-env": "api_key_env"}
     options.update({names[flag]: value for flag, value in given.items()})

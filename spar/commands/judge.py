@@ -48,11 +48,10 @@ def settings(args: argparse.Namespace) -> tuple[JudgeConfig, ModelConfig, int]:
 def open_backend(model: ModelConfig, options: dict | None = None):
     """The backend of `model` (refiner.* or actor.* settings), as the loop opens it; `options` from
     `backend_options` (the openai flags), else the model's own."""
-    from spar.backends import make_backend, resolve
+    from spar.backends import make_backend
 
     if options is None:
-        options = {"batch_size": model.batch_size} if resolve(model.backend) == "hf" else {}
-        options.update(model.options)
+        options = model.engine_options()
     return make_backend(model.backend, model.name, **options)
 
 

@@ -54,14 +54,10 @@ class Loop:
     # iteration t's engines are gone before iteration t+1's open.
 
     def _key(self, role: str, name: str) -> tuple:
-        mc = self.cfg.actor if role == "actor" else self.cfg.refiner
         from spar.backends import resolve
 
-        kind = resolve(mc.backend)
-        options = dict(mc.options)
-        if kind == "hf":
-            options.setdefault("batch_size", mc.batch_size)
-        return kind, name, json.dumps(options, sort_keys=True, default=str)
+        mc = self.cfg.actor if role == "actor" else self.cfg.refiner
+        return resolve(mc.backend), name, json.dumps(mc.engine_options(), sort_keys=True, default=str)
 
     def backend(self, role: str, name: str):
         """The open engine of `role` on model `name`, opened now if there is none. Engines are keyed by backend,
