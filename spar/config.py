@@ -245,10 +245,13 @@ class SampleConfig:
     temperature: float = _help("actor sampling temperature (paper: 0.9)", 0.9)
     top_p: float = _help("actor nucleus sampling (paper: 0.9)", 0.9)
     max_new_tokens: int = _help("length limit of a response", 512)
+    repetition_penalty: float = _help("above 1 discourages repeating a token already in the chat (1 = off; small "
+                                      "models loop without it)", 1.0)
 
     def __post_init__(self):
         _require("sample.", self, {"k": (_at_least_one, ">= 1 (paper: 5)"), "temperature": (_not_negative, ">= 0"),
-                                   "top_p": (_probability, "in (0, 1]"), "max_new_tokens": (_at_least_one, ">= 1")})
+                                   "top_p": (_probability, "in (0, 1]"), "max_new_tokens": (_at_least_one, ">= 1"),
+                                   "repetition_penalty": (_positive, "> 0 (1 = off)")})
 
 
 @dataclass
@@ -323,6 +326,8 @@ class TrainConfig:
 class EvalConfig:
     heldout: int = _help("held-out synthesized instructions scored with the verifier (0 = skip)", 100)
     max_new_tokens: int = _help("length limit of an evaluation answer", 512)
+    repetition_penalty: float = _help("repetition penalty of evaluation answers (greedy); the same in every "
+                                      "evaluation of a run, base included (1 = off)", 1.0)
     ifeval_data: str | None = _help("IFEval-format file to score before and after (never trained on)", None)
     ifeval_limit: int = _help("score only the first N IFEval prompts (0 = all)", 0)
     soft_judge: bool = _help("also score held-out soft constraints (style, sentiment, ...) with the loop's judge "
@@ -334,6 +339,7 @@ class EvalConfig:
 
     def __post_init__(self):
         _require("eval.", self, {"heldout": (_not_negative, ">= 0"), "max_new_tokens": (_at_least_one, ">= 1"),
+                                 "repetition_penalty": (_positive, "> 0 (1 = off)"),
                                  "ifeval_limit": (_not_negative, ">= 0 (0 = all)")})
 
 

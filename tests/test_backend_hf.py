@@ -159,3 +159,22 @@ def test_greedy_with_n_copies_one_decode(tiny):
     out = tiny.generate(CHATS[:2], SamplingParams(n=3, max_new_tokens=6))
     assert [len(r) for r in out] == [3, 3]
     assert all(len({c.text for c in r}) == 1 for r in out)
+
+
+def test_repetition_penalty_breaks_greedy_loops(tiny):
+    """The tiny random model loops under greedy decoding; a strong repetition penalty makes it use other tokens
+    (transformers' penalty, passed through), and 1.0 leaves the answer as it was."""
+    chat = [[{"role": "user", "content": "abc"}]]
+    p = SamplingParams(max_new_tokens=40)
+    plain = tiny.generate(chat, p)[0][0].text
+    assert tiny.generate(chat, p.with_(repetition_penalty=1.0))[0][0].text == plain
+    penalized = tiny.generate(chat, p.with_(repetition_penalty=5.0))[0][0].text
+    assert penalized != plain
+    assert len(set(penalized)) > len(set(plain))
+
+
+def test_repetition_penalty_must_be_positive():
+    from spar.errors import UserError
+
+    with pytest.raises(UserError, match=r"repetition_penalty=0: must be > 0 \(1 = off\)"):
+        SamplingParams(repetition_penalty=0)

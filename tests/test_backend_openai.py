@@ -232,6 +232,15 @@ def test_a_prefill_continues_the_final_message_through_extra_body(planned):
     assert "continue_final_message" not in bodies[1] and "add_generation_prompt" not in bodies[1]
 
 
+def test_a_repetition_penalty_goes_in_extra_body_only_when_asked(planned):
+    """vLLM's servers read `repetition_penalty` from the body; OpenAI's API has no such field, so 1.0 (off)
+    sends nothing."""
+    s = planned()
+    backend_for(s).generate(chats(1), SamplingParams(repetition_penalty=1.2))
+    backend_for(s).generate(chats(1), SamplingParams())
+    assert [b.get("repetition_penalty") for b in s.seen] == [1.2, None]
+
+
 @pytest.mark.parametrize("what, said", [("badjson", "replied with malformed JSON"),
                                         ("nochoices", "replied without choices"),
                                         ("toomany", "returned 3 choices, asked for 2")])

@@ -91,6 +91,16 @@ def test_greedy_n_copies_and_length_finish(engine):
 
 @pytest.mark.slow
 @needs_vllm
+def test_repetition_penalty_reaches_the_engine(engine):
+    """A strong penalty changes the greedy answer (vLLM's own penalty); 1.0 leaves it as it was."""
+    p = SamplingParams(max_new_tokens=48)
+    plain = engine.generate(CHATS[:1], p)[0][0].text
+    assert engine.generate(CHATS[:1], p.with_(repetition_penalty=1.0))[0][0].text == plain
+    assert engine.generate(CHATS[:1], p.with_(repetition_penalty=3.0))[0][0].text != plain
+
+
+@pytest.mark.slow
+@needs_vllm
 def test_stop_string_cuts_exactly(engine):
     """The text is the unstopped text cut right before the first stop string, finish_reason "stop"."""
     p = SamplingParams(max_new_tokens=48)

@@ -104,6 +104,8 @@ RANGE_CASES = [  # override -> the message after `command line '<override>': `
     ("search.top_p=-1", "search.top_p=-1.0: must be in (0, 1]"),
     ("train.dpo.lr=0", "train.dpo.lr=0.0: must be > 0"), ("train.dpo.lr=-2e-7", "train.dpo.lr=-2e-07: must be > 0"),
     ("train.rft.lr=0", "train.rft.lr=0.0: must be > 0"), ("train.rft.lr=-1.0e-5", "train.rft.lr=-1e-05: must be > 0"),
+    ("sample.repetition_penalty=0", "sample.repetition_penalty=0.0: must be > 0 (1 = off)"),
+    ("eval.repetition_penalty=-1", "eval.repetition_penalty=-1.0: must be > 0 (1 = off)"),
 ]
 
 

@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 LOOP = REPO / "tests" / "assets" / "loop.yaml"
 ANSWERED = ("rain", "cat", "sleep", "snow")
 REFINED = ("rain", "cat", "sleep", "fruit")
+ACTOR_PARAMS: list = []  # the SamplingParams of every call the last scripted run made to the actor
 
 
 def _topic(prompt: str, words) -> bool:
@@ -59,8 +60,10 @@ def scripted_run(tmp_path, monkeypatch):
     monkeypatch.setattr(Loop, "backend", lambda self, role, name: backends[role])
     cfg = load_config(LOOP, [f"out_dir={tmp_path}", f"data.source={REPO / 'tests/assets/quote_instructions.jsonl'}",
                              "iterations=1", "judge.kind=llm", "judge.n=3", "search.prefill=true",
-                             "search.branch=2", "search.select=1", "search.max_depth=2", "search.max_refinements=4"])
+                             "search.branch=2", "search.select=1", "search.max_depth=2", "search.max_refinements=4",
+                             "sample.repetition_penalty=1.3", "eval.repetition_penalty=1.2"])
     summary = Loop(cfg).run()
+    ACTOR_PARAMS[:] = [params for _, params in backends["actor"].calls]
     return tmp_path / "loop", summary
 
 
@@ -70,6 +73,9 @@ def _jsonl(path):
 
 def test_every_branch_of_an_iteration(scripted_run):
     root, summary = scripted_run
+    # the actor's sampling uses sample.repetition_penalty, its greedy evaluation answers eval.repetition_penalty
+    used = {(p.temperature > 0, p.repetition_penalty) for p in ACTOR_PARAMS}
+    assert used == {(True, 1.3), (False, 1.2)}
     it = root / "iter_0"
     manifest = json.loads((root / "manifest.json").read_text())["iterations"]["0"]
 

@@ -37,6 +37,9 @@ class SamplingParams:
     """Stop strings; the text is cut right before the first one."""
     seed: int | None = 0
     """Fixed seed for reproducible sampling; None draws a fresh one."""
+    repetition_penalty: float = 1.0
+    """Above 1 makes a token that already occurs less likely (1 = off); as in transformers and vLLM the prompt's
+    tokens count too. Small models loop without it under greedy decoding."""
 
     def __post_init__(self) -> None:
         # the values come from the user's settings and flags: a bad one is a UserError (one line in the CLI)
@@ -48,6 +51,8 @@ class SamplingParams:
             raise UserError(f"SamplingParams.top_p={self.top_p}: must be in (0, 1]")
         if self.max_new_tokens < 1:
             raise UserError(f"SamplingParams.max_new_tokens={self.max_new_tokens}: must be >= 1")
+        if not self.repetition_penalty > 0:
+            raise UserError(f"SamplingParams.repetition_penalty={self.repetition_penalty}: must be > 0 (1 = off)")
         if isinstance(self.stop, str) or not isinstance(self.stop, tuple):
             object.__setattr__(self, "stop", tuple([self.stop] if isinstance(self.stop, str) else self.stop))
 

@@ -136,6 +136,8 @@ class HFBackend:
             kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
+        if params.repetition_penalty != 1.0:
+            kwargs.update(repetition_penalty=params.repetition_penalty)
         if params.stop:
             kwargs.update(stop_strings=list(params.stop), tokenizer=tok)
         if params.seed is not None:

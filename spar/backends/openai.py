@@ -238,6 +238,8 @@ class OpenAIBackend:
         extra = None
         if chat and chat[-1]["role"] == "assistant":  # a prefill: vLLM's and SGLang's extension
             extra = {"add_generation_prompt": False, "continue_final_message": True}
+        if params.repetition_penalty != 1.0:  # vLLM's and SGLang's extension too; OpenAI's API has no such field
+            extra = dict(extra or {}, repetition_penalty=params.repetition_penalty)
         seed = request_seed(chat, params) if params.seed is not None else None
         return await self._choices(body, extra, seed, 0, params.n, index)
 

@@ -110,6 +110,7 @@ class VLLMBackend:
             max_tokens=params.max_new_tokens,
             stop=list(params.stop) or None,
             seed=params.seed,
+            repetition_penalty=params.repetition_penalty,
         )
         results: list[list[Completion] | None] = [None] * len(chats)
         # llm.chat takes one continue_final_message flag per call: prefills and fresh turns go separately.

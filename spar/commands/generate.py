@@ -50,6 +50,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-new-tokens", type=int, default=192)
     p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repetition-penalty", type=float, default=1.0,
+                   help="above 1 discourages repeating a token already in the chat (1 = off)")
     add_backend_flags(p)
     p.add_argument("--strategy", default=None, choices=["greedy", "best_of_n", "bfs", "dfs"],
                    help="inference-time decoding with a judge (default: plain sampling with the flags above)")
@@ -152,7 +154,7 @@ def check_flags(args: argparse.Namespace) -> tuple[ModelConfig, JudgeConfig, Sam
     model, judge = settings(args)
     params = SamplingParams(
         n=args.n, temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
-        stop=tuple(args.stop), seed=args.seed,
+        stop=tuple(args.stop), seed=args.seed, repetition_penalty=args.repetition_penalty,
     )
     if args.strategy and args.budget < 1:
         raise UserError(f"command line '--budget {args.budget}': must be >= 1 (generated responses per input)")

@@ -111,6 +111,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/eval/ifeval", help="folder for metrics.json, table.txt, responses.jsonl")
     p.add_argument("--max-new-tokens", type=int, default=1280, help="1280 as in the official setting")
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--repetition-penalty", type=float, default=1.0,
+                   help="of the greedy answers (1 = off, the official setting)")
 
 
 OUTPUTS = ("responses.jsonl", "metrics.json", "table.txt")  # what `spar eval ifeval` writes into --out
@@ -137,12 +139,12 @@ def run(args: argparse.Namespace) -> int:
         from spar.backends import SamplingParams, make_backend, resolve
         from spar.commands.generate import check_context
 
-        params = SamplingParams(max_new_tokens=args.max_new_tokens)
+        params = SamplingParams(max_new_tokens=args.max_new_tokens, repetition_penalty=args.repetition_penalty)
         # answers are appended as they come, so a run cut short (a full IFEval run on a CPU takes about an hour)
         # resumes: the rerun answers only the prompts not yet in responses.jsonl
         out.mkdir(parents=True, exist_ok=True)
         path = out / "responses.jsonl"
-        done = answered(path, args.model, args.max_new_tokens)
+        done = answered(path, args.model, args.max_new_tokens, args.repetition_penalty)
         todo = [r for r in rows if r.prompt not in done]
         if done and todo:
             print(f"resuming: {len(rows) - len(todo)} of {len(rows)} prompts already answered in {path}",
@@ -159,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
                     for row, completions in zip(batch, outs):
                         done[row.prompt] = completions[0].text
                         w.write({"key": row.key, "prompt": row.prompt, "response": completions[0].text,
-                                 "model": args.model, "max_new_tokens": args.max_new_tokens})
+                                 "model": args.model, "max_new_tokens": args.max_new_tokens,
+                                 "repetition_penalty": args.repetition_penalty})
         responses = [done[r.prompt] for r in rows]
     result = score(rows, responses)
     (out / "metrics.json").write_text(json.dumps(result.to_dict(), indent=2))
@@ -169,9 +172,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def answered(path: Path, model: str, max_new_tokens: int) -> dict[str, str]:
+def answered(path: Path, model: str, max_new_tokens: int, repetition_penalty: float = 1.0) -> dict[str, str]:
     """Prompt -> response already in `path` (a torn last line from a crash is dropped first); refuses answers
-    written by another model or length limit, which a resumed run would mix into one score."""
+    written by another model, length limit or repetition penalty, which a resumed run would mix into one score."""
     if not path.exists():
         return {}
     JsonlAppender(path).close()  # opening repairs a half-written last line
@@ -180,7 +183,8 @@ def answered(path: Path, model: str, max_new_tokens: int) -> dict[str, str]:
         if not (isinstance(obj, dict) and isinstance(obj.get("prompt"), str) and isinstance(obj.get("response"), str)):
             raise RecordError(f"{where}: each line needs string fields \"prompt\" and \"response\"; this is not "
                               f"an answers file of `spar eval ifeval`: give another --out")
-        for key, want in (("model", model), ("max_new_tokens", max_new_tokens)):
+        settings = (("model", model), ("max_new_tokens", max_new_tokens), ("repetition_penalty", repetition_penalty))
+        for key, want in settings:
             if obj.get(key, want) != want:
                 raise UserError(f"{where}: answered with {key}={obj[key]!r}, this run asks {key}={want!r}; resume "
                                 f"with the same settings or give another --out")

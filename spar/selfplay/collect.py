@@ -34,7 +34,7 @@ def sample_responses(instructions: Sequence[Instruction], actor: Backend, cfg: S
                      chunk: int, progress=None) -> Path:
     """cfg.k responses per instruction (the actor's chat of its prompt)."""
     params = SamplingParams(n=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
-                            seed=seed)
+                            seed=seed, repetition_penalty=cfg.repetition_penalty)
     return sample_chats([(i.id, actor_chat(i.prompt)) for i in instructions], actor, params, out, chunk, progress)
 
 

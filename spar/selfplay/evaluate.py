@@ -31,7 +31,8 @@ def _rate(ok: int, n: int) -> float | None:
 
 
 def heldout_scores(actor: Backend, instructions: Sequence[Instruction], max_new_tokens: int, out_dir: Path,
-                   heldout_kinds: Sequence[str] = (), judge: Judge | None = None) -> dict:
+                   heldout_kinds: Sequence[str] = (), judge: Judge | None = None,
+                   repetition_penalty: float = 1.0) -> dict:
     """Scores of `actor` on held-out `instructions` (see the module docstring); `judge` (an LLM judge, or None)
     scores soft constraints. Responses and per-item results go to out_dir/heldout_responses.jsonl."""
     unseen = set(heldout_kinds)
@@ -39,7 +40,8 @@ def heldout_scores(actor: Backend, instructions: Sequence[Instruction], max_new_
              or (judge is not None and i.constraints)]
     if not items:
         return {}
-    outs = actor.generate([actor_chat(i.prompt) for i in items], SamplingParams(max_new_tokens=max_new_tokens))
+    params = SamplingParams(max_new_tokens=max_new_tokens, repetition_penalty=repetition_penalty)
+    outs = actor.generate([actor_chat(i.prompt) for i in items], params)
     texts = [row[0].text for row in outs]
     soft_items = [(inst, text, c) for inst, text in zip(items, texts) for c in inst.constraints if is_soft(c["id"])]
     soft_met: dict[int, list[bool]] = {}
@@ -85,13 +87,15 @@ def heldout_scores(actor: Backend, instructions: Sequence[Instruction], max_new_
     return scores
 
 
-def ifeval_scores(actor: Backend, path: str, limit: int, max_new_tokens: int, out_dir: Path) -> dict:
+def ifeval_scores(actor: Backend, path: str, limit: int, max_new_tokens: int, out_dir: Path,
+                  repetition_penalty: float = 1.0) -> dict:
     from spar.data.ifeval_rows import load_ifeval
     from spar.eval.ifeval import score
 
     rows = load_ifeval(path)
     rows = rows[:limit] if limit else rows
-    outs = actor.generate([actor_chat(r.prompt) for r in rows], SamplingParams(max_new_tokens=max_new_tokens))
+    params = SamplingParams(max_new_tokens=max_new_tokens, repetition_penalty=repetition_penalty)
+    outs = actor.generate([actor_chat(r.prompt) for r in rows], params)
     result = score(rows, [o[0].text for o in outs])
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "ifeval.json").write_text(json.dumps(result.to_dict(), indent=2))

@@ -378,7 +378,8 @@ class Loop:
             with Timer() as tm:
                 s = cfg.sample
                 answers = B.sample_answers(items, self.backend("actor", cfg.actor.name), SamplingParams(
-                    n=s.k, temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens, seed=cfg.seed))
+                    n=s.k, temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens, seed=cfg.seed,
+                    repetition_penalty=s.repetition_penalty))
                 hybrid = cfg.judge.kind == "hybrid"
                 if b.teacher is not None:
                     from spar.backends import make_backend
@@ -443,11 +444,12 @@ class Loop:
             judge = judge_from_config(self.cfg.judge, refiner, self.cfg.seed, kind="llm")
         print(f"evaluate {actor_name}: {len(heldout)} held-out instructions"
               + (f" + IFEval data {self.cfg.eval.ifeval_data}" if self.cfg.eval.ifeval_data else ""), file=sys.stderr)
-        scores = heldout_scores(actor, heldout, self.cfg.eval.max_new_tokens, out_dir, self.cfg.data.heldout_kinds,
-                                judge) if heldout else {}
-        if self.cfg.eval.ifeval_data:
-            scores.update(ifeval_scores(actor, self.cfg.eval.ifeval_data, self.cfg.eval.ifeval_limit,
-                                        self.cfg.eval.max_new_tokens, out_dir))
+        ev = self.cfg.eval
+        scores = heldout_scores(actor, heldout, ev.max_new_tokens, out_dir, self.cfg.data.heldout_kinds, judge,
+                                ev.repetition_penalty) if heldout else {}
+        if ev.ifeval_data:
+            scores.update(ifeval_scores(actor, ev.ifeval_data, ev.ifeval_limit, ev.max_new_tokens, out_dir,
+                                        ev.repetition_penalty))
         return scores
 
     # ---- report ---------------------------------------------------------------------
