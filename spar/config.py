@@ -360,6 +360,7 @@ class BootstrapConfig:
     teacher: TeacherConfig | None = _help("a teacher model writing answers, judgments and refinements; null = "
                                           "teacher-free (verifier critiques and programmatic repairs)", None)
     n: int = _help("training instructions the bootstrap uses", 200)
+    per_instruction: int = _help("teacher-free: failing answers repaired per instruction (at most sample.k)", 1)
     max_new_tokens: int = _help("length limit of the teacher's answers, judgments and refinements", 512)
     actor: bool = _help("train the actor on the bootstrap answers", True)
     refiner: bool = _help("train the refiner on the bootstrap judgments and refinements", True)
@@ -368,7 +369,8 @@ class BootstrapConfig:
     def __post_init__(self):
         if isinstance(self.teacher, dict):
             self.teacher = TeacherConfig(**self.teacher)
-        _require("bootstrap.", self, {"n": (_at_least_one, ">= 1"), "max_new_tokens": (_at_least_one, ">= 1")})
+        _require("bootstrap.", self, {"n": (_at_least_one, ">= 1"), "max_new_tokens": (_at_least_one, ">= 1"),
+                                      "per_instruction": (_at_least_one, ">= 1")})
 
 
 @dataclass

@@ -61,6 +61,16 @@ def test_teacher_free_data_is_short_critique_and_minimal_edit():
     assert judge_yes.label == "yes" and judge_yes.messages[-1]["content"].endswith("Verdict: Yes")
 
 
+def test_teacher_free_data_repairs_up_to_per_instruction_distinct_failing_answers():
+    inst = Instruction(id="a", prompt="Say hi. No commas.", constraints=[{"id": "punctuation:no_comma", "kwargs": {}}])
+    answers = [["Hi, there.", "Hi, there.", "Hello, you.", "Hey, all."]]
+    one, _ = teacher_free_data([inst], answers, hybrid=True, prefill=True)
+    assert [e.messages[-1]["content"] for e in one] == ["Hi there."]
+    two, refiner = teacher_free_data([inst], answers, hybrid=True, prefill=True, per_instruction=2)
+    assert [e.messages[-1]["content"] for e in two] == ["Hi there.", "Hello you."]  # the duplicate counted once
+    assert [e.kind for e in refiner] == ["judge", "refine"] * 2
+
+
 def _run(tmp_path, monkeypatch, *overrides):
     actor = ScriptedBackend(respond=lambda chat, i: "A plain note.", name="actor")
     refiner = ScriptedBackend(respond=lambda chat, i: "Not quoted.\nVerdict: No", name="refiner")

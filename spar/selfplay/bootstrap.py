@@ -179,25 +179,26 @@ def sample_answers(instructions: Sequence[Instruction], actor: Backend, params: 
 
 
 def teacher_free_data(instructions: Sequence[Instruction], answers: Sequence[Sequence[str]], hybrid: bool,
-                      prefill: bool, counts: dict | None = None) -> tuple[list[RFTExample], list[RFTExample]]:
-    """(actor examples, refiner examples) from code alone: per instruction the first failing answer with a repair
-    (judge "No" with the verifier's critique, the refine chat, the repaired answer for the actor) and the first
-    passing one (judge "Yes", when every constraint is checkable)."""
+                      prefill: bool, counts: dict | None = None,
+                      per_instruction: int = 1) -> tuple[list[RFTExample], list[RFTExample]]:
+    """(actor examples, refiner examples) from code alone: per instruction the first `per_instruction` distinct
+    failing answers with a repair (judge "No" with the verifier's critique, the refine chat, the repaired answer
+    for the actor) and the first passing one (judge "Yes", when every constraint is checkable)."""
     counts = counts if counts is not None else {}
     actor, refiner = [], []
     for inst, texts in zip(instructions, answers):
         hard = [c for c in inst.constraints if not is_soft(c["id"])]
         if not hard:
             continue
-        fixed_one = passed_one = False
-        for text in texts:
+        fixed, passed_one = 0, False
+        for text in dict.fromkeys(texts):  # distinct answers, in order
             result = verify(text, hard)
             if result.passed and not passed_one and len(hard) == len(inst.constraints):
                 refiner.append(judge_example(inst, text, YES_CRITIQUE, "yes", "bootstrap", hybrid))
                 passed_one = True
-            elif not result.passed and not fixed_one:
-                fixed = repair(text, inst.constraints, inst.prompt)
-                if fixed is None:
+            elif not result.passed and fixed < per_instruction:
+                repaired = repair(text, inst.constraints, inst.prompt)
+                if repaired is None:
                     counts["no_repair"] = counts.get("no_repair", 0) + 1
                     continue
                 said = critique(result.feedback)
@@ -205,10 +206,10 @@ def teacher_free_data(instructions: Sequence[Instruction], answers: Sequence[Seq
                 reasoning = "Fix only what fails: " + "; ".join(line.lstrip("- ") for line in
                                                                result.feedback.splitlines()) + "."
                 refiner.append(refine_example(inst, {"response": text, "critique": said},
-                                              {"response": fixed, "reasoning": reasoning}, prefill))
-                actor.append(RFTExample(actor_chat(inst.prompt) + [{"role": "assistant", "content": fixed}],
+                                              {"response": repaired, "reasoning": reasoning}, prefill))
+                actor.append(RFTExample(actor_chat(inst.prompt) + [{"role": "assistant", "content": repaired}],
                                         "answer", "bootstrap-repair"))
-                fixed_one = True
+                fixed += 1
     return actor, refiner
 
 

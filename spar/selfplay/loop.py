@@ -393,7 +393,8 @@ class Loop:
                     finally:
                         teacher.close()
                 else:
-                    actor_ex, refiner_ex = B.teacher_free_data(items, answers, hybrid, cfg.search.prefill, counts)
+                    actor_ex, refiner_ex = B.teacher_free_data(items, answers, hybrid, cfg.search.prefill, counts,
+                                                               b.per_instruction)
                 write_jsonl(d / "actor_sft.jsonl", actor_ex)
                 write_jsonl(d / "refiner_sft.jsonl", refiner_ex)
             rd.record("bootstrap", "data", file=d / "refiner_sft.jsonl", count=len(refiner_ex),
