@@ -10,7 +10,9 @@ that verb runs, so `spar --help` is instant.
 
 Exit status: 0 done, 2 a user error (bad input or setting, reported in one
 line: spar.errors.UserError or a missing/unreadable path), 1 a bug in spar
-(reported with its traceback), 130 interrupted.
+(reported with its traceback), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM, e.g. `kill` or a job
+scheduler's time limit). Both unwind like an exception, so every engine is closed on the way out: a vLLM
+engine's processes would otherwise outlive the command and keep the cores busy.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import platform
+import signal
 import sys
 import traceback
 
@@ -52,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised in the main thread so `finally` blocks (closing engines) run."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in VERBS:
@@ -62,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"spar {verb}", description=VERBS[verb])
     module.add_arguments(parser)
     args = parser.parse_args(rest)
+    previous = _on_termination(_raise_terminated)
     try:
         return int(module.run(args) or 0)
     except USER_ERRORS as e:
@@ -71,12 +83,29 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"spar {verb}: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    except Terminated as e:
+        print(f"spar {verb}: terminated ({e}); rerun the same command to resume", file=sys.stderr)
+        return 143
     except Exception as e:  # noqa: BLE001 - anything else is ours: show all of it
         traceback.print_exc()
         print(f"spar {verb}: this is a bug in spar, not in your input ({type(e).__name__}). Please report it to the "
               f"spar-llm maintainers as an issue, with the command you ran, the traceback above and the versions: "
               f"spar {__version__}, Python {platform.python_version()}, {platform.platform()}", file=sys.stderr)
         return 1
+    finally:
+        _on_termination(previous)
+
+
+def _on_termination(handler) -> dict:
+    """Install `handler` (a callable, or a dict of signal -> handler as returned before) for SIGTERM and SIGHUP
+    and return the handlers it replaced; only the main thread may (spar.cli.main called from a thread: no-op)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    handlers = handler if isinstance(handler, dict) else {sig: handler for sig in (signal.SIGTERM, signal.SIGHUP)}
+    return {sig: old for sig, h in handlers.items() if h is not None
+            for old in [signal.signal(sig, h)] if old is not None}
 
 
 def _one_line(e: BaseException) -> str:

@@ -326,3 +326,47 @@ def test_requests_never_share_a_sample_seed(tmp_path, monkeypatch):
     # issue 13: a request's seed comes from its chat, not its batch position, so the seeds are no longer 7..18;
     # what this test is about still holds: 12 samples, 12 different seeds, choice j of a chat at its seed + j
     assert len(set(seeds)) == 12 and all(row[j].text == str(int(row[0].text) + j) for row in out for j in range(3))
+
+
+TERMINATED_RUN = """
+import sys, time
+from pathlib import Path
+from spar.backends.scripted import ScriptedBackend
+import spar.backends
+from spar.cli import main
+
+marks = Path(sys.argv[1])
+
+class Slow(ScriptedBackend):
+    def generate(self, chats, params):
+        (marks / "generating").touch()
+        time.sleep(60)  # stands in for a long generation: SIGTERM arrives here
+        return super().generate(chats, params)
+
+    def close(self):
+        (marks / "closed").touch()
+        super().close()
+
+spar.backends.make_backend = lambda kind, name, **options: Slow(name=name)  # the loop opens its engines with it
+sys.exit(main(["run", "--config", sys.argv[2], f"out_dir={marks}", "iterations=1"]))
+"""
+
+
+def test_sigterm_closes_the_engines_before_the_command_exits(tmp_path):
+    """`kill` (SIGTERM) of a `spar run` unwinds like Ctrl-C: the open engine is closed (a vLLM engine's processes
+    were left running at full CPU after the command died) and the exit status says how it ended."""
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", TERMINATED_RUN, str(tmp_path), str(LOOP)], cwd=REPO,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "generating").exists():
+        assert proc.poll() is None and time.time() < deadline, proc.stderr.read() if proc.poll() is not None else ""
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 143, err
+    assert (tmp_path / "closed").exists()
+    assert "spar run: terminated (SIGTERM); rerun the same command to resume" in err
