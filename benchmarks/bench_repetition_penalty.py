@@ -73,6 +73,7 @@ def main() -> None:
             groups[g][0] += passed
             groups[g][1] += 1
         verdicts[penalty] = ok
+        print(f"penalty {penalty}: {sum(ok)}/{len(ok)} prompts pass, {seconds:.0f}s", file=sys.stderr, flush=True)
         rows.append((penalty, sum(ok) / len(ok), groups, sum(r[0].finish_reason == "length" for r in outs) / len(outs),
                      sum(repeated_4grams(r[0].text) for r in outs) / len(outs), seconds))
     backend.close()
