@@ -8,7 +8,7 @@ from spar.backends.scripted import ScriptedBackend
 from spar.cli import main
 from spar.errors import UserError
 from spar.eval.judgment import (PairRow, data_files, evaluate_pairs, evaluate_pairwise, evaluate_pointwise, load_llmbar,
-                                load_pairs, load_pointwise, pointwise_agreement, summarize)
+                                load_pairs, load_pointwise, pointwise_agreement, summarize, table)
 from spar.judge import LLMJudge
 from spar.parsing import parse_preference
 from spar.records import Instruction, RecordError
@@ -297,3 +297,63 @@ def test_cli_verifier_protocol_keeps_the_old_pointwise_flag(tmp_path, monkeypatc
         assert main(["eval", "judgment", *flags, "--data", str(p), "--n", "1"]) == 0
         assert json.loads(capsys.readouterr().out)["accuracy"] == 1.0
     assert main(["eval", "judgment", "--pointwise", "--data", str(p), "--n", "1", "3"]) == 2
+
+
+# ---- the paper's own numbers, reproduced (SPaR Table 2)
+#
+# thu-coai/SPaR ships no LLMBar script, so the scoring is pinned by the paper's printed numbers: per subset,
+# the confusion counts below are the only integers that give the printed Acc. and F1 when every output of
+# every pair is scored (2 x pairs outputs) and F1 is that of Yes; the averages then come out as printed only
+# as plain means of the unrounded subset scores. Macro F1, pairs-weighted or Natural-vs-Adversarial means
+# reproduce none of these rows.
+
+LLMBAR_PAIRS = {"Natural": 100, "GPTInst": 92, "GPTOut": 47, "Manual": 46, "Neighbor": 134}  # LLMBar's sizes
+
+
+def paper_rows(counts: dict) -> list[PairRow]:
+    """Synthetic LLMBar pairs with LLMBar's subset sizes; each output carries the verdict the scripted judge
+    gives it: per subset (Yes on followers, No on non-followers, non-followers left undecided)."""
+    rows = []
+    for s, m in LLMBAR_PAIRS.items():
+        tp, tn, undecided = counts.get(s, (m, m, 0))
+        good = ["yes"] * tp + ["no"] * (m - tp)
+        bad = ["no"] * tn + ["?"] * undecided + ["yes"] * (m - tn - undecided)
+        for k in range(m):
+            g, b = f"{s} {k} follows [{good[k]}]", f"{s} {k} deviates [{bad[k]}]"
+            label = 1 + k % 2  # the follower shown first and second in turn
+            rows.append(PairRow(f"{s} task {k}", *((g, b) if label == 1 else (b, g)), label, s))
+    return rows
+
+
+def marked_verdict(chat, i):
+    mark = chat[0]["content"].split("[Response]")[1].split("[")[1][0]
+    return {"y": "Verdict: Yes", "n": "Verdict: No"}.get(mark, "I cannot tell.")
+
+
+@pytest.mark.parametrize("counts, printed", [
+    # SPaR-8B-RFT-iter3: a strict judge (F1 below Acc.)
+    ({"Natural": (57, 84, 0), "GPTInst": (54, 76, 0), "GPTOut": (23, 37, 0), "Manual": (25, 38, 0),
+      "Neighbor": (70, 113, 0)},
+     "70.5 65.9 70.7 66.7 63.8 57.5 68.5 63.3 68.3 62.2 67.8 62.4 68.3 63.1"),
+    # GLM-4-9B-Chat: a lenient judge (F1 above Acc.: it says Yes too often, so F1 is that of Yes)
+    ({"Natural": (83, 66, 0), "GPTInst": (74, 63, 0), "GPTOut": (33, 21, 0), "Manual": (28, 21, 0),
+      "Neighbor": (104, 83, 0)},
+     "74.5 76.5 74.5 75.9 57.4 62.3 53.3 56.6 69.8 72.0 63.7 66.7 65.9 68.6"),
+])
+def test_paper_table_2_rows_are_reproduced(counts, printed):
+    """The printed row, in the paper's layout: Natural, GPTInst, GPTOut, Manual, Neighbor, Adversarial
+    average, average (Acc. and F1 each)."""
+    rows = paper_rows(counts)
+    b = ScriptedBackend(respond=marked_verdict)
+    results = {1: summarize(evaluate_pointwise(rows, LLMJudge(b, n=1, resample=0, min_valid=1), [1])[1])}
+    assert table(results).splitlines()[2].split() == ["1", *printed.split()]
+
+
+def test_paper_cell_with_an_undecided_output():
+    """SPaR-7B-SFT on Neighbor prints Acc. 69.4, F1 62.3: no all-Yes/No set of 268 verdicts gives that pair.
+    One undecided output on a non-follower, counted wrong and not as a Yes, does (186/268; 2*67/(2*67+14+67));
+    scoring it as No (69.8) or dropping it (69.7) does not."""
+    rows = [r for r in paper_rows({"Neighbor": (67, 119, 1)}) if r.subset == "Neighbor"]
+    b = ScriptedBackend(respond=marked_verdict)
+    scores = evaluate_pointwise(rows, LLMJudge(b, n=1, resample=0, min_valid=1), [1])[1]["Neighbor"]
+    assert (round(100 * scores["accuracy"], 1), round(100 * scores["f1"], 1), scores["abstained"]) == (69.4, 62.3, 1)

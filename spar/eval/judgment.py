@@ -29,13 +29,28 @@ Where this comes from. thu-coai/SPaR holds no LLMBar script; the facts used
 are its judge (src/judge.py: one user turn asking whether the Output follows
 the Prompt, listing unmet constraints, then "Final Judgement ...: (Yes or
 No)"; 5 samples at temperature 0.7, top_p 1.0) and its vote tally
-(src/process_data.py: each sample's Yes/No read after "Final Judgement",
-unreadable ones left out, the majority wins, an equal count gives no
-verdict). That LLMBar is scored pointwise with Acc. and F1 per subset, and
-with 1, 3 or 5 votes, is the paper's description (Tables 2 and 9). Which
-class F1 is of, and that the averages are unweighted means over subsets, the
-paper does not say: Yes and subset means are our reading; the JSON also
-gives the F1 of No and metrics pooled over all outputs.
+(src/process_data.py get_acc and process_score_res_voting: each sample's
+Yes/No read after "Final Judgement", unreadable ones left out, the majority
+wins, an equal count gives no verdict). The scoring is fixed by the paper's
+own numbers (Tables 2 and 8; tests/test_eval_judgment.py reproduces two rows
+of Table 2 to the last digit):
+- Every output of every pair is scored: each Acc. is a count over 2 x pairs
+  outputs (Natural 74.5 = 149/200, GPTOut 47.9 = 45/94).
+- F1 is a binary F1 over those outputs, not a macro one: binary fits 97 of
+  the 110 printed cells with every output decided, macro 6. The numbers
+  are symmetric in Yes and No; the positive class is Yes because the
+  reference codes Yes as 1 (sklearn's default positive label) and because
+  judges without SPaR training print F1 above Acc. (Mistral-7B-Instruct on
+  Natural 58.0 / 69.1 answers the positive class 172 times in 200): an
+  untrained judge is lenient, and trained ones (F1 below Acc.) stricter.
+- An undecided output stays in the count, wrong and not a Yes: SPaR-7B-SFT
+  on Neighbor (69.4 / 62.3) is one such output; read as a No it would be
+  69.8, dropped 69.7.
+- Adversarial is the plain mean of its four subsets and Average that of all
+  five, over the unrounded subset scores (SPaR-8B-RFT-iter3: 67.8 / 62.4
+  and 68.3 / 63.1; weighting subsets by pairs gives Acc. 68.9, halving
+  Natural and Adversarial 69.2).
+The JSON also gives the F1 of No and metrics pooled over all outputs.
 
 Differences from the reference, on purpose: the prompt is spar's judge
 prompt (spar.prompts.JUDGE_TEMPLATE, "Verdict: Yes/No" as the last line):
