@@ -134,3 +134,30 @@ def parse_marked(text: str, tag: str) -> str | None:
     end = body.find(f"</{tag}>")
     body = (body[:end] if end >= 0 else body).strip()
     return None if not body or body.strip(" .*").lower() == "none" else body
+
+
+# how FollowBench reads the items of a judge's list: YES is met; these, and NO, are not
+_UNMET_WORDS = ("no", "partial", "partially", "maybe", "unknown", "unclear", "n/a", "na")
+
+
+def parse_yes_no_list(text: str, count: int) -> list[bool] | None:
+    """The last bracketed list of YES/NO items in `text` ("[YES, NO]", quotes and emphasis allowed), as one
+    boolean per item; None without such a list or when it has another length than `count`. PARTIAL, MAYBE,
+    UNKNOWN, UNCLEAR and N/A count as NO, as FollowBench reads them; a list holding any other word is skipped
+    (it is prose or a heading, e.g. "[Rewrite 2]"), and the one before it is read.
+
+    Linear time: the search moves left from bracket to bracket and never scans a character twice.
+    """
+    if not isinstance(text, str):
+        return None
+    end = text.rfind("]")
+    while end >= 0:
+        start = text.rfind("[", 0, end)
+        if start < 0:
+            return None
+        items = [" ".join(i.translate(_EMPHASIS).split()).strip("'\". ").lower()
+                 for i in text[start + 1:end].split(",")]
+        if all(i == "yes" or i in _UNMET_WORDS for i in items):
+            return [i == "yes" for i in items] if len(items) == count else None
+        end = text.rfind("]", 0, start)
+    return None

@@ -1,4 +1,4 @@
-"""`spar eval ifeval|judgment ...`: benchmarks, each defined next to its scorer.
+"""`spar eval ifeval|followbench|judgment ...`: benchmarks, each defined next to its scorer.
 
 The flags and the entry point of each benchmark live in its module under
 spar/eval/ (`add_arguments(parser)` and `run(args) -> int`); those modules
@@ -12,6 +12,7 @@ import importlib
 
 BENCHMARKS = {
     "ifeval": ("spar.eval.ifeval", "IFEval: prompt/instruction-level accuracy, strict and loose"),
+    "followbench": ("spar.eval.followbench", "FollowBench: HSR, SSR and CSL by level 1-5 (code checks, an LLM judge)"),
     "judgment": ("spar.eval.judgment", "the refiner as judge: LLMBar as the paper scores it (Acc./F1 per subset), "
                                        "pairwise, agreement with the verifier"),
 }
