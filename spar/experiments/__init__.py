@@ -4,6 +4,8 @@
   generated responses, scored by the verifier (and IFEval when IFEval-format data is given).
 * refinement-accuracy (module refinement_accuracy) - refinement accuracy (the paper's Tables 3/10): a run's
   refinements judged again by a judge of your choice, next to the verifier's verdict.
+* interfering-factors (module interfering_factors) - interfering factors (the paper's Figure 4): DPO on minimal
+  pairs vs pairs that also differ in interfering factors, the target factor tracked over the training steps.
 """
 
 # name -> one-line help; the module spar.experiments.<name with - as _> defines add_arguments(parser) and run(args)
@@ -11,6 +13,8 @@ EXPERIMENTS = {
     "scaling": "decoding scaling (paper Fig. 5): greedy, best-of-N, BFS, DFS at budgets of generated responses",
     "refinement-accuracy": "refinement accuracy (paper Tables 3/10): a run's refinements judged again, next to "
                            "the verifier",
+    "interfering-factors": "interfering factors (paper Fig. 4): DPO on minimal vs interfering pairs, the target "
+                           "factor over training steps",
 }
 
 

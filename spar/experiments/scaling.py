@@ -88,8 +88,9 @@ class Settings:
     refiner: str | None
 
 
-def apply_config(args: argparse.Namespace, parser_actions: dict[str, str]) -> None:
-    """Fill flags the command line left out from the --config YAML; an unknown key is a UserError."""
+def apply_config(args: argparse.Namespace, parser_actions: dict[str, str], experiment: str = "scaling") -> None:
+    """Fill flags the command line left out from the --config YAML; an unknown key is a UserError naming
+    `spar experiment <experiment>`."""
     if not args.config:
         return
     import yaml
@@ -110,8 +111,8 @@ def apply_config(args: argparse.Namespace, parser_actions: dict[str, str]) -> No
         if flag.startswith("--no-") and dest is not None:  # `no_search_prefill: true` would read as prefill: true
             raise UserError(f"--config {args.config}: write {key[3:]!r}: false, not {key!r}")
         if dest is None or flag == "--config":
-            raise UserError(f"--config {args.config}: {key!r} is not a flag of `spar experiment scaling`; "
-                            f"see `spar experiment scaling --help`")
+            raise UserError(f"--config {args.config}: {key!r} is not a flag of `spar experiment {experiment}`; "
+                            f"see `spar experiment {experiment} --help`")
         if getattr(args, dest) is not None:
             continue  # the command line wins
         if isinstance(value, list):
