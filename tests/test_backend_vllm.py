@@ -60,11 +60,34 @@ def test_missing_vllm_gives_install_hint():
         make_backend("vllm", "tiny-random")
 
 
+def test_cpu_dtype_is_bfloat16_only_where_the_cpu_computes_in_it():
+    from spar.backends.vllm import cpu_dtype
+
+    # vLLM would run a float32 model in bfloat16 on any CPU; without these instructions that is emulated (3.6x slower)
+    assert cpu_dtype({"sse4_2", "avx2", "fma"}) == "float32"
+    assert cpu_dtype({"avx2", "avx512f", "avx512_bf16"}) == "bfloat16"
+    assert cpu_dtype({"avx512f", "amx_bf16", "amx_tile"}) == "bfloat16"
+    assert cpu_dtype() in ("float32", "bfloat16", "auto")  # this machine's /proc/cpuinfo
+
+
 @pytest.fixture(scope="module")
 def engine():
     backend = make_backend("vllm", EMBEDDED, max_model_len=2048)
     yield backend
     backend.close()
+
+
+@pytest.mark.slow
+@needs_vllm
+def test_engine_on_cpu_runs_in_the_cpus_dtype(engine):
+    import torch
+    from vllm.platforms import current_platform
+
+    from spar.backends.vllm import cpu_dtype
+
+    if not current_platform.is_cpu():
+        pytest.skip("a GPU engine keeps vLLM's dtype")
+    assert engine.llm.llm_engine.model_config.dtype == getattr(torch, cpu_dtype())
 
 
 @pytest.mark.slow

