@@ -153,37 +153,27 @@ class Settings:
     out: str
 
 
-def _number(text: Any, flag: str, kind, low: float, high: float | None = None) -> Any:
-    try:
-        value = kind(text)
-    except (TypeError, ValueError):
-        raise UserError(f"command line '{flag} {text}': must be {'an integer' if kind is int else 'a number'}") \
-            from None
-    if value < low or (high is not None and value > high) or value != value:
-        bound = f">= {low}" if high is None else f"between {low} and {high}"
-        raise UserError(f"command line '{flag} {text}': must be {bound}")
-    return value
-
-
 def settings(args: argparse.Namespace) -> tuple[Settings, ModelConfig, DPOSettings]:
     """Every flag checked, before any file is read or model loaded; a bad one is a one-line UserError."""
+    from spar.experiments.scaling import number
+
     get = lambda name: DEFAULTS[name] if getattr(args, name) is None else getattr(args, name)  # noqa: E731
-    ratios = sorted({_number(r.strip(), "--ratios", float, 0.0, 1.0) for r in str(get("ratios")).split(",")
+    ratios = sorted({number(r.strip(), "--ratios", float, 0.0, 1.0) for r in str(get("ratios")).split(",")
                      if r.strip()})
     if not ratios:
         raise UserError(f"command line '--ratios {get('ratios')}': give comma-separated shares, e.g. 0.25,0.5,1.0")
-    s = Settings(pairs=_number(get("pairs"), "--pairs", int, 2), heldout=_number(get("heldout"), "--heldout", int, 1),
-                 ratios=ratios, tolerance=_number(get("tolerance"), "--tolerance", float, 0.0, 1.0),
-                 story_tokens=_number(get("story_tokens"), "--story-tokens", int, 1),
-                 story_temperature=_number(get("story_temperature"), "--story-temperature", float, 0.0),
-                 max_new_tokens=_number(get("max_new_tokens"), "--max-new-tokens", int, 1),
-                 eval_every=_number(get("eval_every"), "--eval-every", int, 1),
-                 seed=_number(get("seed"), "--seed", int, 0), out=str(get("out")))
-    train = dict(lr=_number(get("lr"), "--lr", float, 0.0), epochs=_number(get("epochs"), "--epochs", float, 0.0),
-                 beta=_number(get("beta"), "--beta", float, 0.0),
-                 sft_weight=_number(get("sft_weight"), "--sft-weight", float, 0.0),
-                 batch_size=_number(get("dpo_batch_size"), "--dpo-batch-size", int, 1),
-                 max_length=_number(get("max_length"), "--max-length", int, 1),
+    s = Settings(pairs=number(get("pairs"), "--pairs", int, 2), heldout=number(get("heldout"), "--heldout", int, 1),
+                 ratios=ratios, tolerance=number(get("tolerance"), "--tolerance", float, 0.0, 1.0),
+                 story_tokens=number(get("story_tokens"), "--story-tokens", int, 1),
+                 story_temperature=number(get("story_temperature"), "--story-temperature", float, 0.0),
+                 max_new_tokens=number(get("max_new_tokens"), "--max-new-tokens", int, 1),
+                 eval_every=number(get("eval_every"), "--eval-every", int, 1),
+                 seed=number(get("seed"), "--seed", int, 0), out=str(get("out")))
+    train = dict(lr=number(get("lr"), "--lr", float, 0.0), epochs=number(get("epochs"), "--epochs", float, 0.0),
+                 beta=number(get("beta"), "--beta", float, 0.0),
+                 sft_weight=number(get("sft_weight"), "--sft-weight", float, 0.0),
+                 batch_size=number(get("dpo_batch_size"), "--dpo-batch-size", int, 1),
+                 max_length=number(get("max_length"), "--max-length", int, 1),
                  lr_scheduler=str(get("lr_scheduler")), seed=s.seed, precompute_ref_log_probs=True)
     try:
         dpo = DPOSettings(**train)

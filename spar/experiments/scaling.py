@@ -132,14 +132,16 @@ def _int_list(text: str, flag: str, low: int = 1) -> list[int]:
     return sorted(set(values))
 
 
-def _number(text: str, flag: str, kind, low: float) -> Any:
+def number(text: Any, flag: str, kind, low: float, high: float | None = None) -> Any:
+    """`text` of command-line `flag` as `kind` (int or float) within [low, high]; else a one-line UserError."""
     try:
         value = kind(text)
     except (TypeError, ValueError):
         raise UserError(f"command line '{flag} {text}': must be {'an integer' if kind is int else 'a number'}") \
             from None
-    if value < low:
-        raise UserError(f"command line '{flag} {text}': must be >= {low}")
+    if value != value or value < low or (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"between {low} and {high}"
+        raise UserError(f"command line '{flag} {text}': must be {bound}")
     return value
 
 
@@ -153,11 +155,11 @@ def settings(args: argparse.Namespace) -> tuple[Settings, ModelConfig, JudgeConf
     if args.data and args.ifeval_data:
         raise UserError("--data and --ifeval-data: give one of them (Instruction records, or IFEval-format rows)")
     s = Settings(
-        n=None if get("n") is None else _number(get("n"), "--n", int, 1),
+        n=None if get("n") is None else number(get("n"), "--n", int, 1),
         budgets=_int_list(get("budgets"), "--budgets"), strategies=list(dict.fromkeys(strategies)),
-        max_new_tokens=_number(get("max_new_tokens"), "--max-new-tokens", int, 1),
-        temperature=_number(get("temperature"), "--temperature", float, 0.0),
-        seed=_number(get("seed"), "--seed", int, 0), out=str(get("out")), data=get("data"),
+        max_new_tokens=number(get("max_new_tokens"), "--max-new-tokens", int, 1),
+        temperature=number(get("temperature"), "--temperature", float, 0.0),
+        seed=number(get("seed"), "--seed", int, 0), out=str(get("out")), data=get("data"),
         ifeval_data=get("ifeval_data"), refiner=get("refiner"))
     search = flags_config(args, SearchConfig, "search.")
     return s, flags_config(args, ModelConfig, "actor."), flags_config(args, JudgeConfig, "judge."), search
