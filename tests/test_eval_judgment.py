@@ -1,6 +1,7 @@
 """`spar eval judgment`: LLMBar as the paper scores it (pointwise, per subset), pairwise, verifier agreement."""
 
 import json
+import re
 
 import pytest
 
@@ -205,6 +206,21 @@ def test_subsets_come_from_llmbars_layout_file_names_and_a_field(tmp_path):
     other.write_text(json.dumps(pair("q", "a", "b", 1)) + "\n" + json.dumps({**pair("q", "a", "b", 2),
                                                                              "subset": "adversarial/manual"}) + "\n")
     assert [r.subset for r in load_llmbar([str(other)])] == ["Neighbor", "Manual"]
+
+
+def test_limit_keeps_the_first_pairs_of_each_subset(tmp_path):
+    root = write_llmbar(tmp_path / "LLMBar")
+    assert [(r.subset, r.input) for r in load_llmbar([str(root)], limit=1)] == [
+        ("GPTInst", "q3"), ("GPTOut", "q4"), ("Natural", "q1")]
+    assert len(load_llmbar([str(root)], limit=5)) == len(load_llmbar([str(root)])) == 4
+
+
+@pytest.mark.parametrize("extra, match", [(["--limit", "0"], r"--limit 0: must be at least 1"),
+                                          (["--limit", "2", "--protocol", "verifier"], r"--limit 2: applies to")])
+def test_cli_refuses_a_bad_limit_before_loading_a_model(tmp_path, capsys, extra, match):
+    assert main(["eval", "judgment", "--data", str(write_llmbar(tmp_path / "LLMBar")), "--model", "no-such-model",
+                 *extra]) == 2
+    assert re.search(match, capsys.readouterr().err)
 
 
 def test_data_read_twice_or_a_directory_without_dataset_json_is_refused(tmp_path):

@@ -192,8 +192,18 @@ def data_files(data: list[str]) -> list[tuple[Path, str]]:
     return found
 
 
-def load_llmbar(data: list[str]) -> list[PairRow]:
-    return [row for f, subset in data_files(data) for row in load_pairs(f, subset)]
+def load_llmbar(data: list[str], limit: int | None = None) -> list[PairRow]:
+    """Every pair of --data in order, or the first `limit` pairs of each subset."""
+    rows = [row for f, subset in data_files(data) for row in load_pairs(f, subset)]
+    if limit is None:
+        return rows
+    taken: dict[str, int] = {}
+    kept = []
+    for row in rows:
+        if taken.get(row.subset, 0) < limit:
+            taken[row.subset] = taken.get(row.subset, 0) + 1
+            kept.append(row)
+    return kept
 
 
 def load_pointwise(path: str | Path) -> list[tuple[Instruction, str]]:
@@ -400,6 +410,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=argparse.SUPPRESS)  # the old name of --protocol verifier
     p.add_argument("--model", default="smollm2-135m-instruct")
     p.add_argument("--backend", default="hf", choices=["auto", "hf", "vllm", "openai"])
+    p.add_argument("--limit", type=int, default=None,
+                   help="judge only the first N pairs of each subset (a CPU-sized run; default: every pair)")
     p.add_argument("--n", type=int, nargs="+", default=[5],
                    help="votes per output; several (--n 1 3 5, the paper's Table 9) give one row each")
     p.add_argument("--temperature", type=float, default=0.7, help="judge sampling temperature (paper: 0.7)")
@@ -413,9 +425,12 @@ def run(args: argparse.Namespace) -> int:
 
     # everything that can be checked is checked before a model loads
     ns = sorted(set(args.n))
-    for flag, value in [("--n", n) for n in ns] + [("--max-new-tokens", args.max_new_tokens)]:
+    checked = [("--n", n) for n in ns] + [("--max-new-tokens", args.max_new_tokens)]
+    for flag, value in checked + ([("--limit", args.limit)] if args.limit is not None else []):
         if value < 1:
             raise UserError(f"{flag} {value}: must be at least 1")
+    if args.protocol == "verifier" and args.limit is not None:
+        raise UserError(f"--limit {args.limit}: applies to LLMBar's subsets, not to --protocol verifier")
     if args.protocol == "verifier" and len(ns) > 1:
         raise UserError(f"--n {' '.join(map(str, args.n))}: --protocol verifier takes one vote count")
     if args.temperature < 0:
@@ -434,7 +449,7 @@ def run(args: argparse.Namespace) -> int:
         items = [item for f in files for item in load_pointwise(f)]
         asked = [(i.prompt, r, i.id) for i, r in items]
     else:
-        rows = load_llmbar(args.data)
+        rows = load_llmbar(args.data, args.limit)
         asked = [(r.input, o, r.where) for r in rows for o in (r.output_1, r.output_2)]
     backend = make_backend(args.backend, args.model)
     from spar.commands.generate import check_context
