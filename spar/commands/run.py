@@ -2,9 +2,11 @@
 
     spar run --config configs/cpu-smollm2.yaml [dotted.key=value ...] [--eval-data ifeval.jsonl]
     spar run --help-config      # every config key with its help text
+    spar run --config configs/abl-sampled-pairs.yaml --from runs/cpu-quality   # an ablation of a run
 
 Rerun the same command after a crash or a kill: finished stages are
-skipped and a stage cut short resumes from its last whole chunk.
+skipped and a stage cut short resumes from its last whole chunk. `--from`
+copies the stages before iteration 0 of another run (spar/selfplay/fork.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None, help="YAML preset (configs/*.yaml); defaults when absent")
     p.add_argument("overrides", nargs="*", help="dotted.key=value overrides, e.g. search.strategy=dfs iterations=1")
     p.add_argument("--eval-data", default=None, help="IFEval-format JSONL scored before and after (never trained on)")
+    p.add_argument("--from", dest="fork_from", default=None, metavar="RUN",
+                   help="start from RUN's instructions, base evaluation and bootstrap (an ablation of RUN: only "
+                        "settings of the iterations may differ); copied, not recomputed")
     p.add_argument("--help-config", action="store_true", help="list every config key and exit")
 
 
@@ -34,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     from spar.selfplay.loop import Loop, format_summary
 
-    loop = Loop(cfg)
+    loop = Loop(cfg, fork_from=args.fork_from)
     summary = loop.run()
     print(format_summary(summary))
     print(json.dumps(summary))

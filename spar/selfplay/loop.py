@@ -39,9 +39,10 @@ def _bar(total: int, desc: str):
 
 
 class Loop:
-    def __init__(self, cfg: RunConfig):
+    def __init__(self, cfg: RunConfig, fork_from: str | Path | None = None):
         self.cfg = cfg
         self.rd = RunDir(Path(cfg.out_dir) / cfg.name)
+        self.fork_from = fork_from  # a run whose stages before iteration 0 this one starts from (selfplay/fork.py)
         self._backends: dict = {}
 
     # ---- models -------------------------------------------------------------------
@@ -115,6 +116,10 @@ class Loop:
     def _run(self) -> dict:
         cfg, rd = self.cfg, self.rd
         self._check_inputs()
+        if self.fork_from:
+            from spar.selfplay.fork import fork
+
+            fork(self.fork_from, rd, cfg)
         changes = self._check_config()
         rd.verify()  # a finished stage's file edited since is reported before anything reads it
         instructions = self._instructions()

@@ -68,6 +68,13 @@ class RunDir:
         })
         self._save()
 
+    def adopt(self, entries: dict[str, dict[str, dict]], forked_from: dict) -> None:
+        """Take finished stages from another run (`spar run --from`, spar/selfplay/fork.py), entries as given."""
+        for t, stages in entries.items():
+            self.manifest["iterations"].setdefault(t, {}).update(stages)
+        self.manifest["forked_from"] = forked_from
+        self._save()
+
     def verify(self) -> None:
         """Check every finished stage's output against the checksum recorded when it finished.
 
