@@ -7,6 +7,8 @@ close/reopen test builds its own.
 
 import importlib.util
 
+import os
+
 import pytest
 
 from spar.backends import SamplingParams, make_backend
@@ -51,6 +53,31 @@ def test_import_spar_does_not_import_heavy_modules():
             "print(sorted(m for m in ('torch', 'vllm', 'transformers', 'openai', 'deepspeed') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "3600"), ("120", "120")])
+def test_on_cpu_a_slow_step_does_not_kill_the_engine(monkeypatch, preset, expected):
+    """vLLM's 300 s limit per model step killed a judge engine on a loaded CPU; spar raises it there, and a
+    value the user set is kept. A stand-in vllm module records the environment the engine would start with."""
+    import sys
+    import types
+
+    seen = {}
+
+    class LLM:
+        def __init__(self, **kwargs):
+            seen["timeout"] = os.environ.get("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS")
+
+    platforms = types.SimpleNamespace(current_platform=types.SimpleNamespace(is_cpu=lambda: True))
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM))
+    monkeypatch.setitem(sys.modules, "vllm.platforms", platforms)
+    monkeypatch.delenv("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", raising=False)
+    if preset:
+        monkeypatch.setenv("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", preset)
+    from spar.backends.vllm import VLLMBackend
+
+    VLLMBackend("tiny-random", dtype="float32")
+    assert seen["timeout"] == expected
 
 
 def test_missing_vllm_gives_install_hint():

@@ -35,6 +35,10 @@ from typing import Sequence
 from spar.backends.base import Chat, Completion, SamplingParams
 
 CPU_KV_CACHE_GB = 2.0
+# vLLM declares its engine dead when one model step takes longer than VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS (300).
+# On a CPU shared with other jobs a step can: measured here, a judge engine at nice 19 beside a training run
+# died after 25 minutes of work. On a CPU spar waits an hour for a step unless the variable is set.
+CPU_STEP_TIMEOUT_S = 3600
 """KV cache on CPU unless set: 2 GiB holds ~45k tokens of SmolLM2-135M in float32 (46 KB/token; 90k in bf16)."""
 
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -96,6 +100,7 @@ class VLLMBackend:
             # with benchmarks/bench_generate.py, all cores gave 1.6-1.8x the tokens/s, alone and beside another
             # busy process. (The engine process inherits this; set the variable yourself to choose.)
             os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+            os.environ.setdefault("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", str(CPU_STEP_TIMEOUT_S))
         if on_cpu and dtype == "auto":
             dtype = cpu_dtype()
         if kv_cache_gb is None and on_cpu and not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
