@@ -68,6 +68,11 @@ def test_an_ablation_starts_from_the_runs_bootstrap_without_recomputing_it(tmp_p
     # the source's before them (base evaluation: 2 held-out prompts, bootstrap: 5 sampled, its evaluation: 2) not
     skipped = len(source_calls["actor"]) - len(calls["actor"])
     assert skipped >= 2 + 5 + 2 and calls["actor"] == source_calls["actor"][skipped:]
+    # spar compare counts the copied stages in the fork's wall time and shows them apart
+    from spar.commands.compare import load_run
+
+    spent = sum(theirs["iterations"][t][name].get("seconds") or 0 for t, name in SHARED)
+    assert load_run(fork)["copied_seconds"] == pytest.approx(spent, abs=0.1) and load_run(source)["copied_seconds"] == 0
     # a rerun with --from resumes: nothing changes
     before = (fork / "manifest.json").read_text()
     run(config(tmp_path, "name=abl", "pairs.train_on=sampled"), monkeypatch, fork_from=source)

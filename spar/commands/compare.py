@@ -9,7 +9,8 @@ after each iteration (all instructions; seen kinds in unseen phrasing;
 unseen kinds; soft constraints by the judge; IFEval average when scored),
 then per iteration the pairs, search success, mean edit distance of refined
 and of sampled pairs (the paper's thesis: refined pairs differ less),
-truncated completions, and the run's wall time. A run still going or cut
+truncated completions, and the run's wall time (the stages a run copied
+with `spar run --from` count, and are shown apart). A run still going or cut
 short shows "-" where a stage has not finished.
 
 Scores on a few dozen prompts move by chance, so differences come paired, on
@@ -69,6 +70,10 @@ def load_run(path: str | Path) -> dict:
         "scores": {}, "iterations": [],
         "seconds": round(sum(stage.get("seconds", 0) or 0 for stages in iterations.values()
                              for stage in stages.values() if isinstance(stage, dict)), 1),
+        # of which spent by another run: stages `spar run --from` copied (its instructions, base eval, bootstrap)
+        "copied_seconds": round(sum(stage.get("seconds", 0) or 0 for stages in iterations.values()
+                                    for stage in stages.values() if isinstance(stage, dict)
+                                    and stage.get("copied_from")), 1),
     }
     run["passed"] = {}  # point -> {held-out instruction id: all its checkable constraints met}
     eval_dirs = {"base": root / "eval_base", "bootstrap": root / "bootstrap" / "eval"}
@@ -191,7 +196,9 @@ def table(runs: list[dict]) -> str:
             else:
                 values.append("-")
         rows.append((f"held-out prompt, last vs {first['name']}'s last", values))
-    rows.append(("wall time (min)", [f"{r['seconds'] / 60:.1f}" for r in runs]))
+    rows.append(("wall time (min)", [f"{r['seconds'] / 60:.1f}" + (f" ({r['copied_seconds'] / 60:.1f} copied)"
+                                                                    if r.get("copied_seconds") else "")
+                                     for r in runs]))
     width = max(len(label) for label, _ in rows)
     cols = [max(len(row[1][i]) for row in rows) for i in range(len(runs))]
     return "\n".join(f"{label:<{width}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(values, cols))
