@@ -293,6 +293,9 @@ def test_cli_paper_layout_json_and_table(tmp_path, monkeypatch, capsys):
                  "--n", "1", "3", "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["protocol"] == "pointwise" and report["n_pairs"] == 4 and set(report["results"]) == {"1", "3"}
+    assert (tmp_path / "m.txt").read_text() == report["table"] + "\n"  # the table and the plot beside the JSON
+    svg = (tmp_path / "m.svg").read_text()
+    assert "<svg" in svg and "Natural" in svg and "3 votes" in svg
     assert report["results"]["1"]["subsets"]["Natural"]["accuracy"] == 0.75
     printed = capsys.readouterr().out
     assert "Natural" in printed and "Adv. GPTInst" in printed and "Adv. avg" in printed and "Average" in printed

@@ -370,6 +370,34 @@ def table(results: dict[int, dict]) -> str:
     return "\n".join(lines)
 
 
+def plot(results: dict[int, dict], path: Path) -> None:
+    """Accuracy and F1 per subset (and the averages), one bar per vote count: the paper's Tables 2/9 drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    first = next(iter(results.values()))
+    cols = list(first["subsets"]) + (["Adv. avg"] if first["adversarial"] else []) + ["Average"]
+    fig, axes = plt.subplots(1, 2, figsize=(max(7.0, 1.3 * len(cols) * 2), 3.8), sharey=True)
+    width = 0.8 / len(results)
+    for ax, metric, title in ((axes[0], "accuracy", "Acc."), (axes[1], "f1", "F1 of Yes")):
+        for k, (n, r) in enumerate(results.items()):
+            cells = list(r["subsets"].values()) + ([r["adversarial"]] if r["adversarial"] else []) + [r["average"]]
+            xs = [i + (k - (len(results) - 1) / 2) * width for i in range(len(cols))]
+            ax.bar(xs, [100 * c[metric] for c in cells], width, label=f"{n} vote{'s' if n > 1 else ''}")
+        ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right", fontsize=8)
+        ax.set_ylim(0, 100)
+        ax.set_title(title)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("%")
+    axes[1].legend(fontsize=8)
+    fig.suptitle("Judgment on LLMBar (SPaR Tables 2/9)")
+    fig.tight_layout()
+    fig.savefig(path, format="svg")
+    plt.close(fig)
+
+
 def pointwise_agreement(items: list[tuple[Instruction, str]], judge) -> dict:
     """Agreement of `judge` with the verifier; "No" is the positive class."""
     truth = [verifier_verdict(i, r).label for i, r in items]
@@ -417,7 +445,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, default=0.7, help="judge sampling temperature (paper: 0.7)")
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="write the metrics JSON here")
+    p.add_argument("--out", default=None, help="write the metrics JSON here (and beside it, for LLMBar, the table "
+                                                "as .txt and a plot as .svg)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -444,7 +473,8 @@ def run(args: argparse.Namespace) -> int:
             if out.exists() and out.resolve() == f.resolve():
                 raise UserError(f"--out {args.out}: is the --data file; writing the metrics there would destroy it. "
                                 "Give another path")
-            refuse_overwrite(args.out, "--out", {"--data": str(f)})  # also a link or another name for it
+            for path in (out, out.with_suffix(".txt"), out.with_suffix(".svg")):  # also a link or another name
+                refuse_overwrite(path, "--out", {"--data": str(f)})
     if args.protocol == "verifier":
         items = [item for f in files for item in load_pointwise(f)]
         asked = [(i.prompt, r, i.id) for i, r in items]
@@ -476,9 +506,16 @@ def run(args: argparse.Namespace) -> int:
         report["table"] = text
     print(text)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-        print(f"(metrics JSON in {args.out})")
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        if args.protocol == "verifier":
+            print(f"(metrics JSON in {out})")
+        else:
+            out.with_suffix(".txt").write_text(text + "\n")
+            plot(results, out.with_suffix(".svg"))
+            print(f"(metrics JSON in {out}; the table in {out.with_suffix('.txt')}, the plot in "
+                  f"{out.with_suffix('.svg')})")
     elif args.protocol != "verifier":
         print(json.dumps(report, indent=2))
     return 0
