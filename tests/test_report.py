@@ -133,6 +133,28 @@ def test_every_plot_is_drawn_with_ifeval_data(hostile_run):
     assert len(ids) == len(set(ids))  # four SVGs on one page share no element id
 
 
+def test_experiments_of_the_run_are_in_its_report(tmp_path, capsys, loop_run):
+    """`spar experiment refinement-accuracy RUN` writes into RUN/experiments/; the report shows its table and plot,
+    with element ids of its own, and the table's text escaped."""
+    from spar.cli import main
+
+    run = Path(shutil.copytree(loop_run, tmp_path / "r"))  # its refiner is scripted: it judges again at once
+    assert main(["experiment", "refinement-accuracy", str(run), "--judge-n", "1"]) == 0
+    capsys.readouterr()
+    bad = run / "experiments" / "mine"
+    bad.mkdir()
+    (bad / "table.txt").write_text("<b>not markup</b>")
+    (bad / "plot.svg").write_text("no picture")
+    page = write_report(run).read_text()
+    section = re.search(r'<section class="experiment" id="experiment-refinement_accuracy">(.*?)</section>', page, re.S)
+    table = (run / "experiments" / "refinement_accuracy" / "table.txt").read_text()
+    assert section and html.escape(table, quote=False) in section.group(1) and "<svg" in section.group(1)
+    assert "&lt;b&gt;not markup&lt;/b&gt;" in page and "<b>not markup" not in page
+    assert "experiments/mine/plot.svg is not an SVG image" in page
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert len(ids) == len(set(ids))
+
+
 def test_half_finished_run_reports_what_exists_and_names_the_rest(tmp_path):
     run = make_run(tmp_path / "r", trees=12, iterations=2)
     manifest = json.loads((run / "manifest.json").read_text())

@@ -37,6 +37,13 @@ class Iteration:
 
 
 @dataclass
+class Experiment:
+    name: str  # the folder under RUN/experiments/
+    tables: list[tuple[str, str]]  # (file name, text) of each .txt
+    plots: list[tuple[str, str]]  # (file name, SVG text) of each .svg
+
+
+@dataclass
 class RunData:
     root: Path
     name: str
@@ -48,6 +55,8 @@ class RunData:
     before: dict  # held-out scores of the base model
     ifeval: dict[str, dict]  # "before" / "after" -> per-instruction-id {count, strict, loose}, when IFEval ran
     notes: list[str] = field(default_factory=list)  # missing or unfinished parts, in words
+    # the paper's experiments run on this run (`--out RUN/experiments/<name>`): name, tables, SVG plots
+    experiments: list[Experiment] = field(default_factory=list)
 
     def rows(self) -> list[dict]:
         return [summary_row(it, self.before if k == 0 else _scores(self.iterations[k - 1]))
@@ -164,7 +173,31 @@ def gather(run_dir: str | Path) -> RunData:
             except (ValueError, AttributeError):
                 notes.append(f"{path.relative_to(root)} is unreadable")
     name = str(config.get("name") or root.name)
-    return RunData(root, name, config, config_text, manifest, instructions, iterations, before, ifeval, notes)
+    return RunData(root, name, config, config_text, manifest, instructions, iterations, before, ifeval, notes,
+                   experiments(root, notes))
+
+
+def experiments(root: Path, notes: list[str]) -> list[Experiment]:
+    """Each folder of RUN/experiments/ (where `spar experiment refinement-accuracy RUN` writes, and any other
+    experiment's --out may): its tables (.txt) and plots (.svg); an unreadable file is left out with a note."""
+    found = []
+    folder = root / "experiments"
+    for d in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
+        files: dict[str, list[tuple[str, str]]] = {".txt": [], ".svg": []}
+        for f in sorted(d.iterdir()):
+            if f.suffix in files and f.is_file():
+                try:
+                    text = f.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as e:
+                    notes.append(f"{f.relative_to(root)} is unreadable ({e})")
+                    continue
+                if f.suffix == ".svg" and "<svg" not in text:
+                    notes.append(f"{f.relative_to(root)} is not an SVG image")
+                    continue
+                files[f.suffix].append((f.name, text))
+        if files[".txt"] or files[".svg"]:
+            found.append(Experiment(d.name, files[".txt"], files[".svg"]))
+    return found
 
 
 def _done(it: Iteration, stage: str) -> bool:

@@ -241,14 +241,29 @@ def plots_html(run: RunData) -> str:
     return "".join(parts)
 
 
+def experiments_html(run: RunData) -> str:
+    """The experiments found in RUN/experiments/: each one's tables and plots."""
+    from spar.report.plots import _prefix_ids
+
+    parts = []
+    for k, ex in enumerate(run.experiments):
+        tables = "".join(f'<pre class="text" title="{_e(name)}">{_e(text)}</pre>' for name, text in ex.tables)
+        plots = "".join(f'<figure class="plot"><figcaption>{_e(name)}</figcaption>'
+                        f'{_prefix_ids(text[text.index("<svg"):], f"ex{k}-{n}-")}</figure>'
+                        for n, (name, text) in enumerate(ex.plots))
+        parts.append(f'<section class="experiment" id="experiment-{_e(ex.name)}"><h3>{_e(ex.name)}</h3>'
+                     f'{tables}<div class="plots">{plots}</div></section>')
+    return f'<h2>Experiments</h2>{"".join(parts)}' if parts else ""
+
+
 def _asset(name: str) -> str:
     return resources.files("spar.report").joinpath(name).read_text(encoding="utf-8")
 
 
 def render(run: RunData, max_bytes: int = MAX_BYTES) -> str:
     """The whole page; texts are cut (and flagged) only if the page would exceed `max_bytes`."""
-    tables, plots = summary_tables(run), plots_html(run)
-    static = tables + plots
+    tables, plots, experiments = summary_tables(run), plots_html(run), experiments_html(run)
+    static = tables + plots + experiments
     level = choose_level(run, max_bytes - len(static) - 200_000)
     while True:
         blobs = {"instructions": pack(instruction_data(run, level)), "rft": pack(rft_data(run, level))}
@@ -296,7 +311,7 @@ def render(run: RunData, max_bytes: int = MAX_BYTES) -> str:
 <button data-tab="pairs">Pairs</button><button data-tab="rft">RFT examples</button></nav></header>
 <main>
 <section id="tab-summary" class="tab"><h2>Summary</h2>{tables}<h2>Plots</h2>
-<div id="plots">{plots}</div></section>
+<div id="plots">{plots}</div>{experiments}</section>
 <section id="tab-trees" class="tab" hidden><h2>Refinement trees</h2>
 <div class="controls"><label>iteration <select id="tree-iter"></select></label>
 <label>status <select id="tree-status"><option value="all">all</option><option value="ok">succeeded</option>
