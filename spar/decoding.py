@@ -7,7 +7,8 @@
   ties to the first.
 * bfs / dfs - the greedy answer is judged; if judged wrong, the refiner
   grows a tree from it until one refinement is judged right or the budget
-  (greedy answer + refinements) is spent; the best node is the answer.
+  (greedy answer + refinements) is spent; the best node is the answer if
+  it is judged better than the greedy answer (a tie keeps the greedy one).
 
 All instructions go through each step together, so every backend call is
 one batch. Works with every judge (llm, verifier, hybrid).
@@ -84,7 +85,8 @@ def decode(
     for k, tree in zip(wrong, trees):
         best = next(n for n in tree.nodes if n["id"] == tree.best)
         used = 1 + tree.calls["refine"]
-        if best["id"] != tree.root and (best["value"] or 0.0) >= (out[k].value or 0.0):
+        # a refinement replaces the greedy answer only when judged better: a tie keeps the answer the actor wrote
+        if best["id"] != tree.root and (best["value"] or 0.0) > (out[k].value or 0.0):
             out[k] = Decoded(best["response"], best["value"], used)
         else:  # no refinement beat the greedy answer
             out[k] = Decoded(out[k].text, out[k].value, used)

@@ -47,6 +47,15 @@ def test_right_greedy_answer_is_kept():
     assert out[0].text == "apple pear" and out[0].generated == 1
 
 
+@pytest.mark.parametrize("strategy", ["bfs", "dfs"])
+def test_a_refinement_judged_no_better_does_not_replace_the_greedy_answer(strategy):
+    """Every refinement still has a comma: judged as wrong as the greedy answer (value 0 each), so the greedy
+    answer stays, with the refinements it cost counted."""
+    refiner = ScriptedBackend(respond=lambda chat, i: "<refined>kiwi, fig</refined>")
+    out = decode([NO_COMMA], actor_and_refiner(), VerifierJudge(), refiner, strategy=strategy, budget=4)
+    assert out[0].text == "apple, pear" and out[0].value == 0.0 and out[0].generated == 4
+
+
 def test_errors():
     with pytest.raises(ValueError, match="needs a judge"):
         decode([NO_COMMA], actor_and_refiner(), strategy="bfs")
