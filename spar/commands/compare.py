@@ -62,18 +62,16 @@ def load_run(path: str | Path) -> dict:
     if search:
         search_text = (f"{search.get('strategy', '?')} b{search.get('branch', '?')} s{search.get('select', '?')} "
                        f"d{search.get('max_depth', '?')} max{search.get('max_refinements', '?')}")
+    entries = [stage for stages in iterations.values() for stage in stages.values() if isinstance(stage, dict)]
     run = {
         "run": str(root), "name": config.get("name", root.name),
         "train_on": config.get("pairs", {}).get("train_on"),
         "search": search_text,
         "iterations_planned": config.get("iterations"),
         "scores": {}, "iterations": [],
-        "seconds": round(sum(stage.get("seconds", 0) or 0 for stages in iterations.values()
-                             for stage in stages.values() if isinstance(stage, dict)), 1),
+        "seconds": round(sum(s.get("seconds") or 0 for s in entries), 1),
         # of which spent by another run: stages `spar run --from` copied (its instructions, base eval, bootstrap)
-        "copied_seconds": round(sum(stage.get("seconds", 0) or 0 for stages in iterations.values()
-                                    for stage in stages.values() if isinstance(stage, dict)
-                                    and stage.get("copied_from")), 1),
+        "copied_seconds": round(sum(s.get("seconds") or 0 for s in entries if s.get("copied_from")), 1),
     }
     run["passed"] = {}  # point -> {held-out instruction id: all its checkable constraints met}
     eval_dirs = {"base": root / "eval_base", "bootstrap": root / "bootstrap" / "eval"}
