@@ -98,7 +98,7 @@ def test_three_scores_exact(tmp_path):
         return f"Checked.\nVerdict: {verdicts[(prompt, response)]}"
 
     judge = LLMJudge(ScriptedBackend(respond=judge_reply), n=1, resample=0)
-    scores = heldout_scores(actor, items, 64, tmp_path, HELDOUT_KINDS, judge)
+    scores = heldout_scores(actor, items, 64, tmp_path, HELDOUT_KINDS, lambda: judge)
     assert scores["heldout_n"] == 5 and scores["heldout_prompt_level"] == 2 / 5
     assert scores["heldout_inst_level"] == 5 / 8  # a 1/2, b 2/2, c 1/2, d 0/1, e 1/1
     assert scores["heldout_seen_n"] == 3 and scores["heldout_seen_prompt_level"] == 2 / 3

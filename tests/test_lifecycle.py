@@ -27,6 +27,7 @@ class CountingBackend:
 
     live: list["CountingBackend"] = []
     opened: list[str] = []
+    generating: list[list[str]] = []  # the live engines at each generate call
 
     def __init__(self, name: str, **options):
         assert all(e.name != name for e in CountingBackend.live), f"a second live engine on {name}"
@@ -41,6 +42,7 @@ class CountingBackend:
 
     def generate(self, chats, params):
         assert not self.closed, f"generate on the closed engine {self.name}"
+        CountingBackend.generating.append(_live())
         return [[Completion(_reply(chat, i)) for i in range(params.n)] for chat in chats]
 
 
@@ -65,7 +67,7 @@ def counted(monkeypatch, tmp_path):
     import spar.train.dpo
     import spar.train.rft
 
-    CountingBackend.live, CountingBackend.opened = [], []
+    CountingBackend.live, CountingBackend.opened, CountingBackend.generating = [], [], []
     log: list[tuple[str, list[str]]] = []
     monkeypatch.setattr(spar.backends, "make_backend", lambda kind, name, **options: CountingBackend(name, **options))
 
@@ -127,6 +129,26 @@ def test_roles_with_different_settings_get_their_own_engine_one_at_a_time(counte
     assert all(live == [] for stage, live in log if "train" in stage)
     opened = [Path(n).name for n in CountingBackend.opened]
     assert opened == ["tiny-random", "tiny-random", "actor", "refiner", "actor"]  # actor, refiner; M_1, R_1; M_2
+
+
+def test_evaluation_with_a_soft_judge_opens_the_judge_after_the_actor_has_closed(counted, tmp_path):
+    """eval.soft_judge judges held-out soft constraints with a fixed model (the starting refiner). Old code
+    opened it beside the evaluated actor, two engines at once in every evaluation after iteration 0."""
+    rows = [json.loads(line) for line in (REPO / "tests/assets/quote_instructions.jsonl").read_text().splitlines()]
+    for row in rows[-2:]:
+        row["split"] = "heldout"
+        row["constraints"].append({"id": "soft:style", "kwargs": {"text": "Write in a formal tone."}})
+    data = tmp_path / "with_soft.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    log = counted(f"data.source={data}", "eval.soft_judge=true")
+    assert all(len(live) <= 1 for live in CountingBackend.generating), CountingBackend.generating
+    assert all(len(live) <= 1 for _, live in log) and log[-1] == ("after the run", [])
+    # after iteration 0 the evaluated actor (M_1) answers, closes, and the starting refiner judges
+    # (iteration 1 samples with M_1 again: one more engine start per evaluation, the price of one at a time)
+    assert [Path(n).name for n in CountingBackend.opened] == ["tiny-random", "actor", "tiny-random", "actor",
+                                                              "refiner", "actor", "tiny-random"]
+    scores = json.loads((tmp_path / "loop" / "manifest.json").read_text())["iterations"]["1"]["eval"]["scores"]
+    assert scores["heldout_n"] == 2 and scores["heldout_soft_n"] == 2
 
 
 def test_the_engines_are_closed_when_the_run_fails(counted, monkeypatch):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from spar.backends.base import Backend, SamplingParams
 from spar.constraints import is_soft, verify
@@ -31,13 +31,14 @@ def _rate(ok: int, n: int) -> float | None:
 
 
 def heldout_scores(actor: Backend, instructions: Sequence[Instruction], max_new_tokens: int, out_dir: Path,
-                   heldout_kinds: Sequence[str] = (), judge: Judge | None = None,
+                   heldout_kinds: Sequence[str] = (), open_judge: Callable[[], Judge] | None = None,
                    repetition_penalty: float = 1.0) -> dict:
-    """Scores of `actor` on held-out `instructions` (see the module docstring); `judge` (an LLM judge, or None)
-    scores soft constraints. Responses and per-item results go to out_dir/heldout_responses.jsonl."""
+    """Scores of `actor` on held-out `instructions` (see the module docstring); the judge that `open_judge`
+    returns (an LLM judge), called once the actor has answered, scores soft constraints; without it they are
+    not scored. Responses and per-item results go to out_dir/heldout_responses.jsonl."""
     unseen = set(heldout_kinds)
     items = [i for i in instructions if any(not is_soft(c["id"]) for c in i.constraints)
-             or (judge is not None and i.constraints)]
+             or (open_judge is not None and i.constraints)]
     if not items:
         return {}
     params = SamplingParams(max_new_tokens=max_new_tokens, repetition_penalty=repetition_penalty)
@@ -45,7 +46,8 @@ def heldout_scores(actor: Backend, instructions: Sequence[Instruction], max_new_
     texts = [row[0].text for row in outs]
     soft_items = [(inst, text, c) for inst, text in zip(items, texts) for c in inst.constraints if is_soft(c["id"])]
     soft_met: dict[int, list[bool]] = {}
-    if judge is not None and soft_items:
+    judge = open_judge() if open_judge is not None and soft_items else None
+    if judge is not None:
         # the soft requirement alone as the instruction: the judge answers about it, not about the hard ones
         asked = [(Instruction(id=f"{inst.id}:{c['id']}", prompt=c.get("kwargs", {}).get("text") or c["id"],
                               constraints=[]), text) for inst, text, c in soft_items]
@@ -81,7 +83,7 @@ def heldout_scores(actor: Backend, instructions: Sequence[Instruction], max_new_
         scores[f"heldout_{group}_prompt_level"] = _rate(counts[f"{group}_ok"], counts[f"{group}_n"])
         scores[f"heldout_{group}_inst_level"] = _rate(counts[f"{group}_c_ok"], counts[f"{group}_c_n"])
         scores[f"heldout_{group}_n"] = counts[f"{group}_n"]
-    if judge is not None:
+    if open_judge is not None:
         scores.update(heldout_soft=_rate(sum(met), len(met)), heldout_soft_n=len(met))
     (out_dir / "heldout.json").write_text(json.dumps(scores, indent=2))
     return scores

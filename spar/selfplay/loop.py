@@ -205,6 +205,7 @@ class Loop:
                   + ", ".join(f"{k} {_shown(a)} -> {_shown(b)}" for k, (a, b) in changes.items()), file=sys.stderr)
         text = dump_config(self.cfg)
         if not path.exists() or path.read_text() != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name("config.yaml.tmp")
             tmp.write_text(text)
             tmp.replace(path)
@@ -440,23 +441,26 @@ class Loop:
 
         soft = self.cfg.eval.soft_judge and any(is_soft(c["id"]) for i in heldout for c in i.constraints)
         judge_name = self.cfg.eval.soft_judge_model or self.cfg.refiner.name
-        self.use(("actor", actor_name), *([("refiner", judge_name)] if soft else []))
+        self.use(("actor", actor_name))
         actor = self.backend("actor", actor_name)
-        judge = None
-        if soft:  # soft constraints need an LLM: the loop's judge settings, as an LLM judge, on the fixed model
+
+        def open_judge():
+            """Soft constraints need an LLM: the loop's judge settings, as an LLM judge, on the fixed model. Opened
+            once the actor has answered, and the actor's engine closed first: one engine at a time (on GPUs a
+            second vLLM engine does not fit beside the first)."""
             from spar.judge import judge_from_config
 
-            refiner = self.backend("refiner", judge_name)
-            judge = judge_from_config(self.cfg.judge, refiner, self.cfg.seed, kind="llm")
+            self.use(("refiner", judge_name))
+            return judge_from_config(self.cfg.judge, self.backend("refiner", judge_name), self.cfg.seed, kind="llm")
+
         print(f"evaluate {actor_name}: {len(heldout)} held-out instructions"
               + (f" + IFEval data {self.cfg.eval.ifeval_data}" if self.cfg.eval.ifeval_data else ""), file=sys.stderr)
         ev = self.cfg.eval
-        scores = heldout_scores(actor, heldout, ev.max_new_tokens, out_dir, self.cfg.data.heldout_kinds, judge,
-                                ev.repetition_penalty) if heldout else {}
-        if ev.ifeval_data:
-            scores.update(ifeval_scores(actor, ev.ifeval_data, ev.ifeval_limit, ev.max_new_tokens, out_dir,
-                                        ev.repetition_penalty))
-        return scores
+        ifeval = ifeval_scores(actor, ev.ifeval_data, ev.ifeval_limit, ev.max_new_tokens, out_dir,
+                               ev.repetition_penalty) if ev.ifeval_data else {}  # first: the actor answers all
+        scores = heldout_scores(actor, heldout, ev.max_new_tokens, out_dir, self.cfg.data.heldout_kinds,
+                                open_judge if soft else None, ev.repetition_penalty) if heldout else {}
+        return {**scores, **ifeval}
 
     # ---- report ---------------------------------------------------------------------
 
