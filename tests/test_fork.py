@@ -90,7 +90,7 @@ def test_a_fork_is_refused_when_the_stages_it_copies_would_differ(tmp_path, monk
                              (["eval.heldout=1"], r"eval\.heldout: 2 there, 1 here")]:
         with pytest.raises(UserError, match=match):
             Loop(config(tmp_path, "name=abl", *overrides), fork_from=source).run()
-    assert not (tmp_path / "abl" / "manifest.json").exists()  # refused before anything was written
+    assert not (tmp_path / "abl").exists()  # refused before anything was written, not even an empty directory
     with pytest.raises(UserError, match=r"is this run itself"):
         Loop(config(tmp_path), fork_from=source).run()
     # a run with stages of its own is not overwritten by a fork
@@ -98,7 +98,7 @@ def test_a_fork_is_refused_when_the_stages_it_copies_would_differ(tmp_path, monk
         other = config(tmp_path, "name=other")
         run(other, monkeypatch)
         Loop(other, fork_from=source).run()
-    assert not (tmp_path / "abl" / "manifest.json").exists() and (tmp_path / "other" / "manifest.json").exists()
+    assert not (tmp_path / "abl").exists() and (tmp_path / "other" / "manifest.json").exists()
 
 
 def test_a_source_that_has_not_finished_its_bootstrap_is_refused(tmp_path, monkeypatch):

@@ -81,6 +81,7 @@ def fork(source: str | Path, rd: RunDir, cfg) -> None:
                         f"then start this run")
     source_rd.verify()  # its files are what its manifest says, before they become this run's
 
+    rd.root.mkdir(parents=True, exist_ok=True)
     copied = ["instructions.jsonl", "eval_base"] + (["bootstrap"] if "bootstrap" in stages else [])
     for name in copied:
         path = src / name

@@ -34,8 +34,7 @@ from spar.records import JsonlAppender, iter_jsonl, to_dict
 
 class RunDir:
     def __init__(self, root: str | Path):
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = Path(root)  # created by the first write: a run refused before it starts leaves nothing behind
         self.manifest_path = self.root / "manifest.json"
         exists = self.manifest_path.exists()
         self.manifest = json.loads(self.manifest_path.read_text()) if exists else {"iterations": {}}
@@ -99,6 +98,7 @@ class RunDir:
                                     f"{forget}, or start a new run with name=<new name>")
 
     def _save(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.manifest_path.with_name("manifest.json.tmp")
         tmp.write_text(json.dumps(self.manifest, indent=2))
         os.replace(tmp, self.manifest_path)
