@@ -744,18 +744,28 @@ def flat_settings(cfg, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def differing(old, new) -> dict[str, tuple]:
+    """The settings that differ between two configs: dotted key -> (old value, new value)."""
+    a, b = flat_settings(old), flat_settings(new)
+    return {k: (a.get(k, ABSENT), b.get(k, ABSENT)) for k in sorted(set(a) | set(b))
+            if a.get(k, ABSENT) != b.get(k, ABSENT)}
+
+
+def matches(key: str, patterns) -> bool:
+    """Whether a dotted key matches one of the glob patterns (`train.*`)."""
+    import fnmatch
+
+    return any(fnmatch.fnmatchcase(key, pattern) for pattern in patterns)
+
+
 def resume_changes(old: RunConfig, new: RunConfig, started: int) -> tuple[dict, dict]:
     """(accepted, refused): the settings that differ, `key -> (old, new)`, split by RESUME_SAFE above.
 
     `started` is the number of iterations that have begun; `iterations` may not drop below it.
     """
-    import fnmatch
-
     a, b = flat_settings(old), flat_settings(new)
-    diff = {k: (a.get(k, ABSENT), b.get(k, ABSENT)) for k in sorted(set(a) | set(b)) if a.get(k, ABSENT) != b.get(
-        k, ABSENT)}
     accepted, refused = {}, {}
-    for key, (was, now) in diff.items():
+    for key, (was, now) in differing(old, new).items():
         section, _, field_name = key.rpartition(".")
         if key == "iterations":
             ok = now >= started
@@ -763,6 +773,6 @@ def resume_changes(old: RunConfig, new: RunConfig, started: int) -> tuple[dict, 
             ok = math.prod(a[f"{section}.{k}"] for k in _EFFECTIVE_BATCH) == math.prod(
                 b[f"{section}.{k}"] for k in _EFFECTIVE_BATCH)
         else:
-            ok = any(fnmatch.fnmatchcase(key, pattern) for pattern in RESUME_SAFE)
+            ok = matches(key, RESUME_SAFE)
         (accepted if ok else refused)[key] = (was, now)
     return accepted, refused

@@ -13,12 +13,11 @@ must be measured alike).
 
 from __future__ import annotations
 
-import fnmatch
 import shutil
 import time
 from pathlib import Path
 
-from spar.config import RESUME_SAFE, flat_settings, load_config
+from spar.config import RESUME_SAFE, differing, load_config, matches
 from spar.errors import UserError
 from spar.selfplay.rundir import RunDir
 
@@ -37,15 +36,9 @@ def shared_stages(cfg) -> dict[str, list[str]]:
 
 def differing_settings(source_cfg, cfg) -> dict[str, tuple]:
     """Settings that differ between the two configs and that the shared stages depend on: key -> (source, new)."""
-    a, b = flat_settings(source_cfg), flat_settings(cfg)
     may_differ = [p for p in ITERATION_ONLY + RESUME_SAFE if not p.startswith("eval.")]
-    out = {}
-    for key in sorted(set(a) | set(b)):
-        if a.get(key) == b.get(key):
-            continue
-        if key in NOT_ITERATION_ONLY or not any(fnmatch.fnmatchcase(key, p) for p in may_differ):
-            out[key] = (a.get(key), b.get(key))
-    return out
+    return {key: values for key, values in differing(source_cfg, cfg).items()
+            if key in NOT_ITERATION_ONLY or not matches(key, may_differ)}
 
 
 def fork(source: str | Path, rd: RunDir, cfg) -> None:
