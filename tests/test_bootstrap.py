@@ -34,12 +34,38 @@ TEXT = "Hello, this is a short answer! It has 3 points. The second one is here. 
     ("detectable_format:numbered_list", {"num_items": 3}), ("keywords:existence", {"keywords": ["river", "stone"]}),
     ("keywords:forbidden_words", {"forbidden_words": ["short", "dash"]}), ("numeric:no_digits", {}),
     ("length_constraints:number_words", {"num_words": 8, "relation": "less than"}),
+    ("change_case:title_case", {}), ("case:caps_run", {"run_length": 3}),
+    ("case:heading_title_case", {"min_headings": 2}), ("lexical:keyword_every_paragraph", {"keyword": "river"}),
+    ("punctuation:parentheses", {"num_parentheses": 2}),
+    ("detectable_content:emoji_count", {"num_emojis": 2, "relation": "at least"}),
+    ("numeric:number_count", {"num_numbers": 1, "relation": "less than"}), ("structure:code_block", {"language": "python"}),
+    ("structure:bold_lead_in", {"min_bullets": 3}), ("structure:bullets_end_with_period", {"min_bullets": 3}),
+    ("template:subject_line", {"max_words": 5}), ("template:labeled_fields", {"labels": ["Goal", "Plan"]}),
+    ("keywords:repeat_phrase", {"phrase": "step by step", "times": 2}),
+    ("lexical:keyword_in_first_sentence", {"keyword": "river"}), ("sentence:paragraph_last_word", {"word": "today"}),
+    ("numeric:percentages", {"num_percentages": 2}), ("length:short_opening", {"max_words": 4}),
 ])
 def test_each_repair_passes_the_verifier(cid, kwargs):
     rule = [{"id": cid, "kwargs": kwargs}]
     assert not verify(TEXT, rule).passed
     fixed = repair(TEXT, rule, "Write about a river.")
     assert fixed is not None and verify(fixed, rule).passed
+
+
+@pytest.mark.parametrize("cid, kwargs, text, expected", [
+    ("lexical:keyword_every_paragraph", {"keyword": "river"}, "A river runs.\n\nHills rise.",
+     "A river runs.\n\nHills rise. River matters here."),
+    ("sentence:paragraph_last_word", {"word": "today"}, "We sail today.\n\nWe rest!", "We sail today.\n\nWe rest today."),
+    ("punctuation:parentheses", {"num_parentheses": 1}, "One (a) and two (b) and three (c).", "One (a) and two and three."),
+    ("keywords:repeat_phrase", {"phrase": "on time", "times": 1}, "On time. Be on time, on time.", "On time. Be,."),
+    ("template:subject_line", {"max_words": 4}, "Subject: a very long subject line for this\nBody.",
+     "Subject: Write About A River\n\nBody."),
+    ("case:heading_title_case", {"min_headings": 1}, "# the plan for today\nText.", "# The Plan for Today\nText."),
+])
+def test_repairs_edit_only_what_fails(cid, kwargs, text, expected):
+    """Paragraphs that already comply are kept; extra remarks or phrases are dropped from the end; a subject line
+    that is too long is written again; existing headings are recased (minor words stay lower case)."""
+    assert repair(text, [{"id": cid, "kwargs": kwargs}], "Write about a river.") == expected
 
 
 def test_unrepairable_failures_are_skipped():

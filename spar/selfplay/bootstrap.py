@@ -36,6 +36,7 @@ from typing import Callable, Sequence
 
 from spar.backends.base import Backend, SamplingParams
 from spar.constraints import get, is_soft, verify
+from spar.constraints.lexical import MINOR_WORDS
 from spar.data.phrasings import number_word
 from spar.parsing import parse_refinement, parse_verdict
 from spar.prompts import actor_chat
@@ -93,6 +94,94 @@ def _truncate_words(text: str, limit: int) -> str | None:
     return None if limit < 2 else " ".join(words[:limit - 1]).rstrip(",;:") + "."
 
 
+_WORD_START = re.compile(r"(?<![\w'\u2019])([a-z])")
+_HEADING = re.compile(r"^(\s{0,3}#{1,6}\s+)(.*\S)\s*$", re.MULTILINE)
+_REMARK = re.compile(r"\s*\([^()]*[^\W_][^()]*\)")
+
+
+def _title_case(text: str, keep_minor: bool = False) -> str:
+    """Every word capitalized; with `keep_minor`, as a heading: minor words (of, the, ...) after the first kept."""
+    def up(m: re.Match) -> str:
+        word = re.match(r"[\w'\u2019]+", text[m.start():]).group()
+        minor = keep_minor and m.start() > 0 and word.casefold() in MINOR_WORDS
+        return m.group(1) if minor else m.group(1).upper()
+
+    return _WORD_START.sub(up, text)
+
+
+def _per_paragraph(text: str, edit: Callable[[str], str]) -> str:
+    """`edit` applied to each paragraph that needs it (the caller's check decides), blank lines kept."""
+    return "\n\n".join(edit(p) for p in _paragraphs(text))
+
+
+def _with_word(word: str) -> Callable[[str], str]:
+    return lambda p: p if re.search(rf"\b{re.escape(word)}\b", p, re.I) else f"{p.rstrip()} {word.capitalize()} matters here."
+
+
+def _ending_with(word: str) -> Callable[[str], str]:
+    return lambda p: p if re.search(rf"\b{re.escape(word)}\W*$", p, re.I) else f"{p.rstrip().rstrip('.!?:;,')} {word}."
+
+
+def _headings_title_case(text: str, n: int) -> str | None:
+    """Existing markdown headings in Title Case; with fewer than `n`, the answer in `n` parts under headings."""
+    if len(_HEADING.findall(text)) >= n:
+        return _HEADING.sub(lambda m: m.group(1) + _title_case(m.group(2), keep_minor=True), text)
+    groups = _groups(_sentences(text), n)
+    return None if groups is None else "\n\n".join(f"## Part {i}\n" + " ".join(g) for i, g in enumerate(groups, 1))
+
+
+def _caps_run(text: str, n: int) -> str:
+    """The first `n` words in capitals (the check refuses it if that joins another run of capitals)."""
+    spans = [m.span() for m in re.finditer(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)*", text)][:n]
+    return text if len(spans) < n else text[:spans[0][0]] + text[spans[0][0]:spans[-1][1]].upper() + text[spans[-1][1]:]
+
+
+def _remarks(text: str, want: int) -> str | None:
+    """Exactly `want` remarks in round brackets: extra ones dropped from the end, missing ones added to sentences."""
+    found = list(_REMARK.finditer(text))
+    if len(found) > want:
+        for m in reversed(found[want:]):
+            text = text[:m.start()] + text[m.end():]
+        return text
+    sents = _sentences(text)
+    missing = want - len(found)
+    if len(sents) < missing:
+        return None
+    return " ".join(f"{x.rstrip('.!?')} (as noted){x[-1] if x[-1] in '.!?' else ''}" if i < missing else x
+                    for i, x in enumerate(sents))
+
+
+def _bullets(text: str, n: int, lead_in: bool = False) -> str | None:
+    """The sentences as `n` or more bullet points ending with a period (with a bold lead-in phrase)."""
+    groups = _groups(_sentences(text), n)
+    if groups is None:
+        return None
+    items = [" ".join(g).rstrip("!?;:,") for g in groups]
+    return "\n".join(f"- {'**Point ' + str(i) + ':** ' if lead_in else ''}{x if x.endswith('.') else x + '.'}"
+                     for i, x in enumerate(items, 1))
+
+
+def _fields(text: str, labels: Sequence[str]) -> str | None:
+    groups = _groups(_sentences(text), len(labels))
+    return None if groups is None else "\n".join(f"{label}: {' '.join(g)}" for label, g in zip(labels, groups))
+
+
+def _subject(text: str, prompt: str) -> str:
+    lines = text.lstrip().split("\n")
+    if re.match(r"^\s*[*_#]*\s*subject\s*[*_]*\s*:", lines[0], re.I):
+        lines = lines[1:]  # a subject line too long: written again, short
+    return f"Subject: {_title(prompt)}\n\n" + "\n".join(lines).lstrip()
+
+
+def _phrase_times(text: str, phrase: str, times: int) -> str:
+    found = list(re.finditer(r"[ \t]*" + re.escape(phrase), text, flags=re.IGNORECASE))
+    if len(found) > times:  # the extra ones dropped from the end
+        for m in reversed(found[times:]):
+            text = text[:m.start()] + text[m.end():]
+        return text
+    return text.rstrip() + "".join(f" {phrase[0].upper() + phrase[1:]}." for _ in range(times - len(found)))
+
+
 # kind -> repair(text, kwargs, prompt): the answer changed as little as the rule allows, or None if this answer
 # cannot be repaired simply. Applied in this order (content first, case and punctuation next, wrappers last), so
 # a later repair keeps what an earlier one fixed (commas dropped after keywords are added, quotes around all).
@@ -120,6 +209,21 @@ REPAIRS: dict[str, Callable[[str, dict, str], str | None]] = {
     "detectable_format:number_highlighted_sections": lambda t, kw, p: (lambda s: None if len(s) < kw[
         "num_highlights"] else " ".join(f"*{x}*" if i < kw["num_highlights"] else x for i, x in enumerate(s)))(
         _sentences(t.replace("*", ""))),
+    "keywords:repeat_phrase": lambda t, kw, p: _phrase_times(t, kw["phrase"], kw["times"]),
+    "lexical:keyword_every_paragraph": lambda t, kw, p: _per_paragraph(t, _with_word(kw["keyword"])),
+    "lexical:keyword_in_first_sentence": lambda t, kw, p: f"{kw['keyword'].capitalize()}: {t.lstrip()}",
+    "numeric:percentages": lambda t, kw, p: t.rstrip() + "".join(
+        f" About {25 * i}% of it matters." for i in range(1, kw["num_percentages"] + 1)),
+    "detectable_content:emoji_count": lambda t, kw, p: None if kw["relation"] != "at least" else (
+        t.rstrip() + " " + "\U0001F642" * kw["num_emojis"]),
+    "numeric:number_count": lambda t, kw, p: _no_digits(t) if kw["relation"] == "less than" else None,
+    "punctuation:parentheses": lambda t, kw, p: _remarks(t, kw["num_parentheses"]),
+    "length:short_opening": lambda t, kw, p: f"Here is my answer. {t.lstrip()}",
+    "template:labeled_fields": lambda t, kw, p: _fields(t, kw["labels"]),
+    "structure:bold_lead_in": lambda t, kw, p: _bullets(t, kw["min_bullets"], lead_in=True),
+    "structure:bullets_end_with_period": lambda t, kw, p: _bullets(t, kw["min_bullets"]),
+    "case:heading_title_case": lambda t, kw, p: _headings_title_case(t, kw["min_headings"]),
+    "sentence:paragraph_last_word": lambda t, kw, p: _per_paragraph(t, _ending_with(kw["word"])),
     "keywords:forbidden_words": lambda t, kw, p: _drop_words(t, kw["forbidden_words"]),
     "numeric:no_digits": lambda t, kw, p: _no_digits(t),
     "charset:ascii_only": lambda t, kw, p: t.encode("ascii", "ignore").decode(),
@@ -128,6 +232,8 @@ REPAIRS: dict[str, Callable[[str, dict, str], str | None]] = {
     "punctuation:no_comma": lambda t, kw, p: t.replace(",", ""),
     "change_case:english_lowercase": lambda t, kw, p: t.lower(),
     "change_case:english_capital": lambda t, kw, p: t.upper(),
+    "change_case:title_case": lambda t, kw, p: _title_case(t),
+    "case:caps_run": lambda t, kw, p: _caps_run(t, kw["run_length"]),
     "detectable_content:postscript": lambda t, kw, p: f"{t.rstrip()}\n\n{kw['postscript_marker']} Thanks for reading.",
     "sentence:ends_with_question": lambda t, kw, p: t.rstrip() + "\n\nWhat do you think?",
     "startend:first_word": lambda t, kw, p: f"{kw['first_word'].capitalize()}: {t.lstrip()}",
@@ -135,6 +241,8 @@ REPAIRS: dict[str, Callable[[str, dict, str], str | None]] = {
     "startend:end_checker": lambda t, kw, p: f"{t.rstrip()}\n{kw['end_phrase']}",
     "detectable_format:title": lambda t, kw, p: f"<<{_title(p)}>>\n\n{t.lstrip()}",
     "combination:repeat_prompt": lambda t, kw, p: f"{kw['prompt_to_repeat']}\n\n{t.lstrip()}",
+    "template:subject_line": lambda t, kw, p: _subject(t, p),
+    "structure:code_block": lambda t, kw, p: f"```{kw['language']}\n{t.strip()}\n```",
     "startend:quotation": lambda t, kw, p: '"' + t.strip().strip('"') + '"',
     "detectable_format:json_format": lambda t, kw, p: json.dumps({"response": t.strip()}, ensure_ascii=False),
 }
