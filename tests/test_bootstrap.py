@@ -44,6 +44,11 @@ TEXT = "Hello, this is a short answer! It has 3 points. The second one is here. 
     ("keywords:repeat_phrase", {"phrase": "step by step", "times": 2}),
     ("lexical:keyword_in_first_sentence", {"keyword": "river"}), ("sentence:paragraph_last_word", {"word": "today"}),
     ("numeric:percentages", {"num_percentages": 2}), ("length:short_opening", {"max_words": 4}),
+    ("length_constraints:number_sentences", {"num_sentences": 3, "relation": "less than"}),
+    ("length_constraints:number_paragraphs", {"num_paragraphs": 2}),
+    ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 3, "nth_paragraph": 2, "first_word": "meanwhile"}),
+    ("length:exact_lines", {"num_lines": 3}), ("length:sentences_per_paragraph", {"max_sentences": 2}),
+    ("structure:countdown_list", {"start": 3}),
 ])
 def test_each_repair_passes_the_verifier(cid, kwargs):
     rule = [{"id": cid, "kwargs": kwargs}]

@@ -166,6 +166,27 @@ def _fields(text: str, labels: Sequence[str]) -> str | None:
     return None if groups is None else "\n".join(f"{label}: {' '.join(g)}" for label, g in zip(labels, groups))
 
 
+def _regroup(text: str, n: int, joiner: str, first_word: tuple[int, str] | None = None) -> str | None:
+    """The sentences in `n` parts joined by `joiner`; `first_word` (k, word) opens part k with that word."""
+    groups = _groups(_sentences(text), n)
+    if groups is None:
+        return None
+    parts = [" ".join(g) for g in groups]
+    if first_word:
+        k, word = first_word
+        parts[k - 1] = f"{word.capitalize()}, {parts[k - 1]}"
+    return joiner.join(parts)
+
+
+def _short_paragraphs(text: str, most: int) -> str:
+    """Each paragraph with more than `most` sentences split into paragraphs of at most `most`."""
+    out = []
+    for p in _paragraphs(text):
+        sents = _sentences(p)
+        out.extend(" ".join(sents[i:i + most]) for i in range(0, len(sents), most))
+    return "\n\n".join(out)
+
+
 def _subject(text: str, prompt: str) -> str:
     lines = text.lstrip().split("\n")
     if re.match(r"^\s*[*_#]*\s*subject\s*[*_]*\s*:", lines[0], re.I):
@@ -198,6 +219,14 @@ REPAIRS: dict[str, Callable[[str, dict, str], str | None]] = {
         ["Does that make sense?"] * kw["num_questions"]),
     "length_constraints:number_words": lambda t, kw, p: (
         _truncate_words(t, kw["num_words"]) if kw["relation"] == "less than" else None),
+    "length_constraints:number_sentences": lambda t, kw, p: None if kw["relation"] != "less than" else (
+        " ".join(_sentences(t)[:kw["num_sentences"] - 1]) if kw["num_sentences"] > 1 else None),
+    "length_constraints:number_paragraphs": lambda t, kw, p: _regroup(t, kw["num_paragraphs"], "\n\n***\n\n"),
+    "length_constraints:nth_paragraph_first_word": lambda t, kw, p: _regroup(
+        t, kw["num_paragraphs"], "\n\n", (kw["nth_paragraph"], kw["first_word"])),
+    "length:exact_lines": lambda t, kw, p: _regroup(t, kw["num_lines"], "\n"),
+    "length:sentences_per_paragraph": lambda t, kw, p: _short_paragraphs(t, kw["max_sentences"]),
+    "structure:countdown_list": lambda t, kw, p: _as_list(t, kw["start"], lambda i: f"{kw['start'] + 1 - i}. "),
     "detectable_format:number_bullet_lists": lambda t, kw, p: _as_list(t, kw["num_bullets"], lambda i: "* "),
     "detectable_format:numbered_list": lambda t, kw, p: _as_list(t, kw["num_items"], lambda i: f"{i}. "),
     "structure:numbered_steps": lambda t, kw, p: _as_list(t, kw["num_steps"], lambda i: f"Step {i}: "),
