@@ -66,10 +66,15 @@ def test_each_repair_passes_the_verifier(cid, kwargs):
     ("template:subject_line", {"max_words": 4}, "Subject: a very long subject line for this\nBody.",
      "Subject: Write About A River\n\nBody."),
     ("case:heading_title_case", {"min_headings": 1}, "# the plan for today\nText.", "# The Plan for Today\nText."),
+    ("length_constraints:number_paragraphs", {"num_paragraphs": 2}, "A one.\n\n1. B two.\n2. C.\n\nD four.",
+     "A one.\n\n1. B two.\n2. C.\n\n***\n\nD four."),
+    ("case:heading_title_case", {"min_headings": 2}, "Intro.\n\n1. Step.\n2. Step.",
+     "## Part 1\nIntro.\n\n## Part 2\n1. Step.\n2. Step."),
 ])
 def test_repairs_edit_only_what_fails(cid, kwargs, text, expected):
     """Paragraphs that already comply are kept; extra remarks or phrases are dropped from the end; a subject line
-    that is too long is written again; existing headings are recased (minor words stay lower case)."""
+    that is too long is written again; existing headings are recased (minor words stay lower case); an answer
+    regrouped into parts keeps its paragraphs (and the lines of a list) where it has enough of them."""
     assert repair(text, [{"id": cid, "kwargs": kwargs}], "Write about a river.") == expected
 
 

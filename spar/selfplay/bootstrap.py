@@ -126,8 +126,7 @@ def _headings_title_case(text: str, n: int) -> str | None:
     """Existing markdown headings in Title Case; with fewer than `n`, the answer in `n` parts under headings."""
     if len(_HEADING.findall(text)) >= n:
         return _HEADING.sub(lambda m: m.group(1) + _title_case(m.group(2), keep_minor=True), text)
-    groups = _groups(_sentences(text), n)
-    return None if groups is None else "\n\n".join(f"## Part {i}\n" + " ".join(g) for i, g in enumerate(groups, 1))
+    return _regroup(text, n, "\n\n", "\n\n", heading="## Part {i}\n")
 
 
 def _caps_run(text: str, n: int) -> str:
@@ -166,16 +165,19 @@ def _fields(text: str, labels: Sequence[str]) -> str | None:
     return None if groups is None else "\n".join(f"{label}: {' '.join(g)}" for label, g in zip(labels, groups))
 
 
-def _regroup(text: str, n: int, joiner: str, first_word: tuple[int, str] | None = None) -> str | None:
-    """The sentences in `n` parts joined by `joiner`; `first_word` (k, word) opens part k with that word."""
-    groups = _groups(_sentences(text), n)
+def _regroup(text: str, n: int, joiner: str, inner: str = " ",
+             first_word: tuple[int, str] | None = None, heading: str = "") -> str | None:
+    """The answer in `n` parts joined by `joiner`: its paragraphs grouped (joined by `inner`) where it has at least
+    `n`, else its sentences; `first_word` (k, word) opens part k with that word."""
+    paras = _paragraphs(text)
+    groups = _groups(paras, n) if len(paras) >= n else _groups(_sentences(text), n)
     if groups is None:
         return None
-    parts = [" ".join(g) for g in groups]
+    parts = [(inner if len(paras) >= n else " ").join(g) for g in groups]
     if first_word:
         k, word = first_word
         parts[k - 1] = f"{word.capitalize()}, {parts[k - 1]}"
-    return joiner.join(parts)
+    return joiner.join(heading.format(i=i) + part for i, part in enumerate(parts, 1))
 
 
 def _short_paragraphs(text: str, most: int) -> str:
@@ -221,10 +223,11 @@ REPAIRS: dict[str, Callable[[str, dict, str], str | None]] = {
         _truncate_words(t, kw["num_words"]) if kw["relation"] == "less than" else None),
     "length_constraints:number_sentences": lambda t, kw, p: None if kw["relation"] != "less than" else (
         " ".join(_sentences(t)[:kw["num_sentences"] - 1]) if kw["num_sentences"] > 1 else None),
-    "length_constraints:number_paragraphs": lambda t, kw, p: _regroup(t, kw["num_paragraphs"], "\n\n***\n\n"),
+    "length_constraints:number_paragraphs": lambda t, kw, p: _regroup(t, kw["num_paragraphs"], "\n\n***\n\n",
+                                                                       "\n\n"),
     "length_constraints:nth_paragraph_first_word": lambda t, kw, p: _regroup(
-        t, kw["num_paragraphs"], "\n\n", (kw["nth_paragraph"], kw["first_word"])),
-    "length:exact_lines": lambda t, kw, p: _regroup(t, kw["num_lines"], "\n"),
+        t, kw["num_paragraphs"], "\n\n", "\n", (kw["nth_paragraph"], kw["first_word"])),
+    "length:exact_lines": lambda t, kw, p: _regroup(re.sub(r"\s*\n\s*", " ", t), kw["num_lines"], "\n"),
     "length:sentences_per_paragraph": lambda t, kw, p: _short_paragraphs(t, kw["max_sentences"]),
     "structure:countdown_list": lambda t, kw, p: _as_list(t, kw["start"], lambda i: f"{kw['start'] + 1 - i}. "),
     "detectable_format:number_bullet_lists": lambda t, kw, p: _as_list(t, kw["num_bullets"], lambda i: "* "),
