@@ -135,13 +135,18 @@ def _caps_run(text: str, n: int) -> str:
     return text if len(spans) < n else text[:spans[0][0]] + text[spans[0][0]:spans[-1][1]].upper() + text[spans[-1][1]:]
 
 
+def _drop(text: str, matches: list[re.Match]) -> str:
+    """`text` without the spans of `matches` (the extra remarks or phrases, dropped from the end)."""
+    for m in reversed(matches):
+        text = text[:m.start()] + text[m.end():]
+    return text
+
+
 def _remarks(text: str, want: int) -> str | None:
     """Exactly `want` remarks in round brackets: extra ones dropped from the end, missing ones added to sentences."""
     found = list(_REMARK.finditer(text))
     if len(found) > want:
-        for m in reversed(found[want:]):
-            text = text[:m.start()] + text[m.end():]
-        return text
+        return _drop(text, found[want:])
     sents = _sentences(text)
     missing = want - len(found)
     if len(sents) < missing:
@@ -198,10 +203,8 @@ def _subject(text: str, prompt: str) -> str:
 
 def _phrase_times(text: str, phrase: str, times: int) -> str:
     found = list(re.finditer(r"[ \t]*" + re.escape(phrase), text, flags=re.IGNORECASE))
-    if len(found) > times:  # the extra ones dropped from the end
-        for m in reversed(found[times:]):
-            text = text[:m.start()] + text[m.end():]
-        return text
+    if len(found) > times:
+        return _drop(text, found[times:])
     return text.rstrip() + "".join(f" {phrase[0].upper() + phrase[1:]}." for _ in range(times - len(found)))
 
 
