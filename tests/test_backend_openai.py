@@ -275,6 +275,27 @@ def test_at_most_concurrency_requests_in_flight(planned):
     assert 1 < s.most_in_flight <= 3  # in parallel, within the bound
 
 
+def test_callers_in_threads_get_their_own_results_within_one_concurrency_bound(planned):
+    """The search engine calls generate from a thread per tree on a `concurrent` backend: each caller gets the
+    answers to its own chats, and all callers together keep within `concurrency`."""
+    s = planned(delay=0.1)
+    backend = backend_for(s, concurrency=3)
+    assert backend.concurrent
+    params = SamplingParams(n=2)
+    asked = {k: [[{"role": "user", "content": f"caller {k} q{i}"}] for i in range(k)] for k in (2, 3, 4)}
+    results = {}
+    threads = [threading.Thread(target=lambda k=k: results.__setitem__(k, backend.generate(asked[k], params)))
+               for k in asked]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k, cs in asked.items():
+        assert [[c.text for c in row] for row in results[k]] == [[str(request_seed(c, params) + j) for j in (0, 1)]
+                                                                  for c in cs]
+    assert 1 < s.most_in_flight <= 3
+
+
 def test_generate_from_inside_a_running_event_loop_and_without_a_key(planned):
     """generate() stays synchronous: an async caller (a server's handler) can call it; with no key set no
     Authorization header is sent."""

@@ -198,6 +198,39 @@ def test_seeded_samples_on_prompts_longer_than_a_step(engine):
 
 @pytest.mark.slow
 @needs_vllm
+def test_callers_in_threads_share_the_running_batch(engine):
+    """Calls from several threads at once (the search engine grows each tree in its own thread): every caller gets
+    its own results, equal to what it gets alone, and a short call returns while a long one is still decoding."""
+    import threading
+    import time
+
+    long = SamplingParams(n=2, temperature=0.8, max_new_tokens=200, seed=1)
+    short = SamplingParams(n=3, temperature=0.8, max_new_tokens=4, seed=2)
+    alone_long = engine.generate(CHATS, long)
+    alone_short = engine.generate(CHATS[1:], short)
+    results, finished_at = {}, {}
+
+    def call(name, chats, params):
+        results[name] = engine.generate(chats, params)
+        finished_at[name] = time.perf_counter()
+
+    threads = [threading.Thread(target=call, args=("long", CHATS, long))]
+    threads += [threading.Thread(target=call, args=(f"short{i}", CHATS[1:], short)) for i in range(3)]
+    threads[0].start()
+    time.sleep(0.5)  # the long call is decoding
+    for t in threads[1:]:
+        t.start()
+    for t in threads:
+        t.join()
+    texts = lambda out: [[c.text for c in row] for row in out]
+    assert texts(results["long"]) == texts(alone_long)
+    assert all(texts(results[f"short{i}"]) == texts(alone_short) for i in range(3))
+    if any(c.completion_tokens > 50 for row in alone_long for c in row):
+        assert max(finished_at[f"short{i}"] for i in range(3)) < finished_at["long"]
+
+
+@pytest.mark.slow
+@needs_vllm
 def test_close_releases_the_engine_and_a_new_one_opens():
     """close() ends the engine's processes (their memory goes back), twice is harmless, and a new backend works."""
     others = {p.pid for p in _live_engine_processes()}  # the module's shared engine, if it is up

@@ -300,3 +300,92 @@ def test_loop_counts_truncated_responses_and_refinements(tmp_path, capsys, monke
     assert row[header.index("cut(ref)")] == str(manifest["search"]["truncated"])
     summary = json.loads(out.strip().splitlines()[-1])["iterations"][0]
     assert summary["truncated_responses"] == cut and summary["truncated_refinements"] == manifest["search"]["truncated"]
+
+
+class ContinuousRefiner(ScriptedBackend):
+    """A scripted refiner that batches continuously, as vLLM does (`concurrent`): callers in several threads at
+    once. Refining the root of tree "slow" waits until a refinement of tree "fast" has been judged, which can
+    only happen when the trees send their calls apart; after `patience` seconds it gives up and records it."""
+
+    concurrent = True
+
+    def __init__(self, judged, patience=10.0):
+        super().__init__(respond=refiner().respond)
+        self.judged, self.patience, self.waited_in_vain = judged, patience, False
+
+    def generate(self, chats, params):
+        if any("[Response]\nslow\n" in c[0]["content"] for c in chats):
+            self.waited_in_vain = not self.judged.wait(self.patience)
+        return super().generate(chats, params)
+
+
+def test_on_a_continuous_backend_a_tree_does_not_wait_for_another_trees_refinements():
+    """Old code: all trees sent one call per level, so tree "fast" was judged only after tree "slow"'s
+    slowest refinement came back (here: never, until the refiner gave up)."""
+    import threading
+
+    judged = threading.Event()
+
+    class Judge(TableJudge):
+        def judge(self, items):
+            if any(r.startswith("fast.") for _, r in items):
+                judged.set()
+            return super().judge(items)
+
+    table = {"fast.1": 1.0, "slow.2": 1.0}
+    backend = ContinuousRefiner(judged)
+    roots = [Root(Instruction("s", "p"), "slow", "bad"), Root(Instruction("f", "p"), "fast", "bad")]
+    finished = []
+    trees = search_trees(roots, backend, Judge(table), SearchConfig(max_depth=2), on_done=finished.append)
+    assert not backend.waited_in_vain
+    assert [t.instruction_id for t in trees] == ["s", "f"]  # input order
+    assert sorted(t.instruction_id for t in finished) == ["f", "s"]
+    assert all(len(chats) == 1 for chats, _ in backend.calls)  # each tree sent its own calls
+
+
+@pytest.mark.parametrize("strategy", ["bfs", "dfs"])
+def test_threaded_trees_equal_lockstep_trees(strategy):
+    """Each tree numbers its steps from 0 in its own thread, so it asks for the seeds it gets in lockstep."""
+    import threading
+
+    seeds = {}
+
+    def respond(chat, i):
+        parent = re.search(r"\[Response\]\n(.*?)\n", chat[0]["content"]).group(1)
+        return f"change it\n<refined>{parent}.{i}</refined>"
+
+    class Seeded(ScriptedBackend):
+        lock = threading.Lock()
+
+        def generate(self, chats, params):
+            with self.lock:
+                for c in chats:
+                    seeds[(type(self).__name__, re.search(r"\[Response\]\n(.*?)\n", c[0]["content"]).group(1))] = \
+                        params.seed
+                return super().generate(chats, params)
+
+    class Threaded(Seeded):
+        concurrent = True
+
+    table = {"a.1.2": 1.0, "b.0": 0.7, "c.2.2": 0.4, "c.2.2.0": 0.9, "d.1": 0.3}
+    roots = [Root(Instruction(x, "p"), x, "bad") for x in "abcd"]
+    cfg = SearchConfig(strategy=strategy, max_depth=3, seed=5)
+    lockstep = search_trees(roots, Seeded(respond=respond), TableJudge(table), cfg)
+    threaded = search_trees(roots, Threaded(respond=respond), TableJudge(table), cfg)
+    assert threaded == lockstep
+    assert {k: v for (who, k), v in seeds.items() if who == "Threaded"} == \
+           {k: v for (who, k), v in seeds.items() if who == "Seeded"}
+
+
+def test_an_error_in_one_threaded_tree_reaches_the_caller():
+    class Failing(ScriptedBackend):
+        concurrent = True
+
+        def generate(self, chats, params):
+            if any("[Response]\nbad\n" in c[0]["content"] for c in chats):
+                raise RuntimeError("the engine died")
+            return super().generate(chats, params)
+
+    roots = [Root(Instruction(x, "p"), x, "critique") for x in ("good", "bad")]
+    with pytest.raises(RuntimeError, match="the engine died"):
+        search_trees(roots, Failing(respond=refiner().respond), TableJudge({}), SearchConfig())

@@ -11,7 +11,9 @@ requests go out from one event loop on a thread of its own, at most
 `concurrency` at a time, spread round-robin over the base URLs, on
 connections kept open from one call to the next. Results return in input
 order, and a request's seed comes from the chat and the seed asked for,
-never from its position in the batch.
+never from its position in the batch. Callers in several threads may share
+one backend (`concurrent`): the search engine grows each tree in its own
+thread, so the servers never wait for a level's slowest refinement.
 
 A request that meets a 408, 409, 429 or 5xx, a timeout, a broken connection,
 a reply cut short or one that is not a chat completion (malformed JSON, no
@@ -71,6 +73,9 @@ MAX_RETRY_AFTER = 60.0  # seconds; a server asking for longer (a quota reset) is
 
 
 class OpenAIBackend:
+    concurrent = True
+    """`generate` may be called from several threads at once: every call's requests go out from the one event
+    loop, within the one `concurrency` bound, and the servers batch them continuously."""
     def __init__(
         self,
         model: str,

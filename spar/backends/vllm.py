@@ -17,6 +17,11 @@ i-th sample of a request with seed + i, so a fixed seed reproduces every
 sample whatever else is in the batch), stop strings cut exactly, a chat that
 ends with an assistant message is continued, finish_reason is "length" or "stop".
 
+Callers in several threads share one engine (`concurrent`): each `generate`
+adds its requests to the running batch, so the search engine can grow every
+tree in its own thread and a tree's next level starts while other trees'
+slowest refinements are still being written.
+
 On a CPU the settings differ from vLLM's defaults (see `__init__`): eager
 mode (torch.compile costs minutes at start-up for no measured gain on a
 small model), an explicit KV-cache size instead of a fraction of all RAM,
@@ -30,6 +35,8 @@ emulation (measured on an AVX2 CPU: 3.6x slower; benchmarks/bench_generate.py).
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from typing import Sequence
 
 from spar.backends.base import Chat, Completion, SamplingParams
@@ -60,6 +67,11 @@ def cpu_dtype(flags: set[str] | None = None) -> str:
 
 
 class VLLMBackend:
+    concurrent = True
+    """`generate` may be called from several threads at once: one driver thread adds every caller's requests to the
+    engine's running batch between two steps (continuous batching), and each caller gets its results as soon as
+    its own have finished."""
+
     def __init__(
         self,
         model: str,
@@ -92,6 +104,9 @@ class VLLMBackend:
 
         self.name = model
         self._vllm = vllm
+        self._lock = threading.Lock()  # guards starting and stopping the driver
+        self._driver: threading.Thread | None = None  # the thread that adds requests and steps the engine
+        self._inbox: queue.Queue = queue.Queue()  # (call, vLLM sampling params) waiting to be added; None: stop
         on_cpu = current_platform.is_cpu()
         if enforce_eager is None:
             enforce_eager = on_cpu
@@ -140,31 +155,101 @@ class VLLMBackend:
             seed=params.seed,
             repetition_penalty=params.repetition_penalty,
         )
-        results: list[list[Completion] | None] = [None] * len(chats)
-        # llm.chat takes one continue_final_message flag per call: prefills and fresh turns go separately.
-        is_prefill = [bool(c) and c[-1]["role"] == "assistant" for c in chats]
-        for prefill in (False, True):
-            idx = [i for i, p in enumerate(is_prefill) if p == prefill]
-            if not idx:
+        if not chats:
+            return []
+        call = _Call(list(chats))
+        self._start_driver()
+        self._inbox.put((call, sampling))
+        call.done.wait()
+        if call.error is not None:
+            raise call.error
+        results = []
+        for req in call.outputs:
+            prompt_tokens = len(req.prompt_token_ids or [])
+            results.append([
+                Completion(
+                    text=o.text,
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=len(o.token_ids),
+                    finish_reason="length" if o.finish_reason == "length" else "stop",
+                )
+                for o in req.outputs
+            ] * (params.n // copies))
+        return results
+
+    # ---- the driver: the one thread that talks to the engine ------------------------------------------------------
+
+    def _start_driver(self) -> None:
+        with self._lock:
+            if self._driver is None or not self._driver.is_alive():
+                self._driver = threading.Thread(target=self._drive, name="spar-vllm", daemon=True)
+                self._driver.start()
+
+    def _drive(self) -> None:
+        """Add the requests of every waiting call, step the engine, hand each call its outputs once all have
+        finished; block while there is nothing to do. Between two steps new calls join the running batch."""
+        waiting: dict[str, tuple[_Call, int]] = {}  # request id in the outputs -> (its call, its chat's index)
+        while True:
+            arrived = []
+            try:
+                arrived.append(self._inbox.get(block=not waiting))
+                while True:
+                    arrived.append(self._inbox.get_nowait())
+            except queue.Empty:
+                pass
+            for item in arrived:
+                if item is None:  # close()
+                    _fail([c for c, _ in waiting.values()], RuntimeError(f"the vllm backend for {self.name} "
+                                                                         "was closed while generating"))
+                    return
+                call, sampling = item
+                try:
+                    for i, rid in self._add(call.chats, sampling):
+                        waiting[_external_id(rid)] = (call, i)
+                except Exception as e:  # a bad request fails its own call only
+                    call.error = e
+                    call.done.set()
+            if not waiting:
                 continue
-            outputs = self.llm.chat([list(chats[i]) for i in idx], sampling, use_tqdm=False,
-                                    add_generation_prompt=not prefill, continue_final_message=prefill)
-            for i, req in zip(idx, outputs):
-                prompt_tokens = len(req.prompt_token_ids or [])
-                results[i] = [
-                    Completion(
-                        text=o.text,
-                        prompt_tokens=prompt_tokens,
-                        completion_tokens=len(o.token_ids),
-                        finish_reason="length" if o.finish_reason == "length" else "stop",
-                    )
-                    for o in req.outputs
-                ] * (params.n // copies)
-        return results  # type: ignore[return-value]
+            try:
+                outputs = self.llm.llm_engine.step()
+            except BaseException as e:  # the engine died: every waiting call fails with its error
+                _fail([c for c, _ in waiting.values()], e)
+                return
+            for out in outputs:
+                if out.finished and out.request_id in waiting:
+                    call, i = waiting.pop(out.request_id)
+                    call.outputs[i] = out
+                    call.left -= 1
+                    if call.left == 0:
+                        call.done.set()
+
+    def _add(self, chats: list[Chat], sampling) -> list[tuple[int, str]]:
+        """Add one call's chats to the engine; (chat index, request id) of each. All or none are added."""
+        # llm.enqueue_chat takes one continue_final_message flag per call: prefills and fresh turns go separately.
+        is_prefill = [bool(c) and c[-1]["role"] == "assistant" for c in chats]
+        added: list[tuple[int, str]] = []
+        try:
+            for prefill in (False, True):
+                idx = [i for i, p in enumerate(is_prefill) if p == prefill]
+                if idx:
+                    ids = self.llm.enqueue_chat([list(chats[i]) for i in idx], sampling, use_tqdm=False,
+                                                add_generation_prompt=not prefill, continue_final_message=prefill)
+                    added += zip(idx, ids)
+        except BaseException:
+            if added:
+                self.llm.llm_engine.abort_request([rid for _, rid in added], internal=True)
+            raise
+        return added
 
     def close(self) -> None:
         """Shut the engine down: its processes exit and their memory returns to the system. Safe to call twice."""
-        llm, self.llm = getattr(self, "llm", None), None
+        with self._lock:
+            llm, driver = getattr(self, "llm", None), self._driver
+            self.llm, self._driver = None, None
+        if driver is not None and driver.is_alive():
+            self._inbox.put(None)
+            driver.join()
         if llm is None:
             return
         llm.llm_engine.engine_core.shutdown()
@@ -178,6 +263,29 @@ class VLLMBackend:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class _Call:
+    """One `generate` call: its chats, and their outputs as the driver files them."""
+
+    def __init__(self, chats: list[Chat]):
+        self.chats = chats
+        self.outputs: list = [None] * len(chats)
+        self.left = len(chats)
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+
+def _fail(calls: list[_Call], error: BaseException) -> None:
+    for call in set(calls):
+        call.error = error
+        call.done.set()
+
+
+def _external_id(request_id: str) -> str:
+    """The id vLLM's outputs carry for a request `enqueue_chat` named: vLLM appends "-" and 8 random characters to
+    the counter it numbers requests with (unless told not to), and reports the counter."""
+    return request_id.split("-", 1)[0]
 
 
 def _context_length(path) -> int:

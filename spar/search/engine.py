@@ -11,17 +11,27 @@ child of every tree in one judge call (the judge's cache
 is shared by all trees). The reference implementation instead runs one
 request at a time per process.
 
+On a backend that batches continuously (vLLM: its `concurrent` flag) a
+level-wide call would wait for the level's slowest refinement; there each
+tree grows in its own thread instead and its calls join the engine's
+running batch, so no tree waits for another.
+
 `Forest` is the same engine one step at a time, for callers whose trees
 arrive and leave while others grow (`spar serve` runs the searches of all
 its concurrent requests through one forest).
 
 Determinism: for a fixed seed, backend and set of trees the result is
-fixed; each step's sampling seed is `seed + step`. A tree is handed to
+fixed; each step's sampling seed is `seed + step`, and a tree's steps are
+numbered the same whether it grows in lockstep or in its own thread (vLLM
+seeds every request by itself, so its samples do not depend on what else
+is in the batch; only float rounding can). A tree is handed to
 `on_done` as soon as it finishes, so a caller can write it at once.
 """
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -119,7 +129,15 @@ def search_trees(
     on_done: Callable[[Tree], None] | None = None,
     progress: Callable[[Tree, int], None] | None = None,
 ) -> list[Tree]:
-    """Grow one tree per root, all in lockstep; returns the trees in input order."""
+    """Grow one tree per root; returns the trees in input order.
+
+    On a backend that batches continuously (`backend.concurrent`: vLLM) every tree grows in its own thread and
+    sends its own calls, which join the engine's running batch: a tree judges its children and writes its next
+    level while other trees' slowest refinements are still being decoded. Elsewhere (hf, which batches one call
+    at a time) all trees advance in lockstep, one call per level for all of them.
+    """
+    if getattr(backend, "concurrent", False) and len(roots) > 1:
+        return _grow_each_in_a_thread(roots, backend, judge, cfg, on_done, progress)
     forest = Forest(backend, judge, cfg)
     done: dict[int, Tree] = {}
     for i, r in enumerate(roots):
@@ -135,6 +153,43 @@ def search_trees(
                 on_done(tree)
             if progress:
                 progress(tree, forest.generated)
+    return [done[i] for i in range(len(roots))]
+
+
+MAX_THREADS = 256
+"""Trees grown at once on a concurrent backend; more wait for a free thread."""
+
+
+def _grow_each_in_a_thread(roots, backend, judge, cfg, on_done, progress) -> list[Tree]:
+    """`search_trees` with one forest of one tree per thread. Each tree's steps are numbered from 0 as in
+    lockstep, so it asks for the same seeds; the judge's cache is shared (its entries are per instruction)."""
+    stop = threading.Event()
+
+    def grow(i: int) -> tuple[Tree | None, int]:
+        forest = Forest(backend, judge, cfg)
+        tree = forest.add(i, roots[i])
+        while tree is None and not stop.is_set():
+            tree = forest.step().get(i)
+        return tree, forest.generated
+
+    done: dict[int, Tree] = {}
+    generated = 0
+    with ThreadPoolExecutor(max_workers=min(len(roots), MAX_THREADS), thread_name_prefix="spar-tree") as pool:
+        futures = {pool.submit(grow, i): i for i in range(len(roots))}
+        try:
+            for future in as_completed(futures):
+                tree, written = future.result()
+                done[futures[future]] = tree
+                generated += written
+                if on_done:
+                    on_done(tree)
+                if progress and written:  # as in lockstep: trees that wrote refinements
+                    progress(tree, generated)
+        except BaseException:
+            stop.set()  # the other trees stop after their current step
+            for future in futures:
+                future.cancel()
+            raise
     return [done[i] for i in range(len(roots))]
 
 

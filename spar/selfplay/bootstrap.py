@@ -70,6 +70,7 @@ def _groups(items: list[str], n: int) -> list[list[str]] | None:
 
 
 def _as_list(text: str, n: int, mark: Callable[[int], str]) -> str | None:
+    """The sentences in `n` lines, line i opened by `mark(i)` (from 1); None if there are fewer than n."""
     groups = _groups(_sentences(text), n)
     return None if groups is None else "\n".join(f"{mark(i)}{' '.join(g)}" for i, g in enumerate(groups, 1))
 
@@ -165,11 +166,6 @@ def _bullets(text: str, n: int, lead_in: bool = False) -> str | None:
                      for i, x in enumerate(items, 1))
 
 
-def _fields(text: str, labels: Sequence[str]) -> str | None:
-    groups = _groups(_sentences(text), len(labels))
-    return None if groups is None else "\n".join(f"{label}: {' '.join(g)}" for label, g in zip(labels, groups))
-
-
 def _regroup(text: str, n: int, joiner: str, inner: str = " ",
              first_word: tuple[int, str] | None = None, heading: str = "") -> str | None:
     """The answer in `n` parts joined by `joiner`: its paragraphs grouped (joined by `inner`) where it has at least
@@ -254,7 +250,7 @@ REPAIRS: dict[str, Callable[[str, dict, str], str | None]] = {
     "numeric:number_count": lambda t, kw, p: _no_digits(t) if kw["relation"] == "less than" else None,
     "punctuation:parentheses": lambda t, kw, p: _remarks(t, kw["num_parentheses"]),
     "length:short_opening": lambda t, kw, p: f"Here is my answer. {t.lstrip()}",
-    "template:labeled_fields": lambda t, kw, p: _fields(t, kw["labels"]),
+    "template:labeled_fields": lambda t, kw, p: _as_list(t, len(kw["labels"]), lambda i: f"{kw['labels'][i - 1]}: "),
     "structure:bold_lead_in": lambda t, kw, p: _bullets(t, kw["min_bullets"], lead_in=True),
     "structure:bullets_end_with_period": lambda t, kw, p: _bullets(t, kw["min_bullets"]),
     "case:heading_title_case": lambda t, kw, p: _headings_title_case(t, kw["min_headings"]),
