@@ -377,15 +377,29 @@ def test_threaded_trees_equal_lockstep_trees(strategy):
            {k: v for (who, k), v in seeds.items() if who == "Seeded"}
 
 
-def test_an_error_in_one_threaded_tree_reaches_the_caller():
+def test_an_error_in_one_threaded_tree_reaches_the_caller_at_once():
+    """The error (or Ctrl-C) comes out while another tree's call is still in flight, not after it returns."""
+    import threading
+
+    release = threading.Event()
+
     class Failing(ScriptedBackend):
         concurrent = True
+        in_flight = False
 
         def generate(self, chats, params):
             if any("[Response]\nbad\n" in c[0]["content"] for c in chats):
+                while not self.in_flight:
+                    release.wait(0.01)
                 raise RuntimeError("the engine died")
+            self.in_flight = True
+            release.wait(30)  # a long call on the engine, until the test ends it
+            self.in_flight = False
             return super().generate(chats, params)
 
+    backend = Failing(respond=refiner().respond)
     roots = [Root(Instruction(x, "p"), x, "critique") for x in ("good", "bad")]
     with pytest.raises(RuntimeError, match="the engine died"):
-        search_trees(roots, Failing(respond=refiner().respond), TableJudge({}), SearchConfig())
+        search_trees(roots, backend, TableJudge({}), SearchConfig())
+    assert backend.in_flight and not release.is_set()
+    release.set()

@@ -174,22 +174,24 @@ def _grow_each_in_a_thread(roots, backend, judge, cfg, on_done, progress) -> lis
 
     done: dict[int, Tree] = {}
     generated = 0
-    with ThreadPoolExecutor(max_workers=min(len(roots), MAX_THREADS), thread_name_prefix="spar-tree") as pool:
-        futures = {pool.submit(grow, i): i for i in range(len(roots))}
-        try:
-            for future in as_completed(futures):
-                tree, written = future.result()
-                done[futures[future]] = tree
-                generated += written
-                if on_done:
-                    on_done(tree)
-                if progress and written:  # as in lockstep: trees that wrote refinements
-                    progress(tree, generated)
-        except BaseException:
-            stop.set()  # the other trees stop after their current step
-            for future in futures:
-                future.cancel()
-            raise
+    pool = ThreadPoolExecutor(max_workers=min(len(roots), MAX_THREADS), thread_name_prefix="spar-tree")
+    futures = {pool.submit(grow, i): i for i in range(len(roots))}
+    try:
+        for future in as_completed(futures):
+            tree, written = future.result()
+            done[futures[future]] = tree
+            generated += written
+            if on_done:
+                on_done(tree)
+            if progress and written:  # as in lockstep: trees that wrote refinements
+                progress(tree, generated)
+    except BaseException:
+        # An error or Ctrl-C reaches the caller at once, without waiting for the other trees' calls in flight:
+        # they stop after their current step, or fail when the caller closes the backend.
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return [done[i] for i in range(len(roots))]
 
 
