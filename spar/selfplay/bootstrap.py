@@ -171,10 +171,11 @@ def _regroup(text: str, n: int, joiner: str, inner: str = " ",
     """The answer in `n` parts joined by `joiner`: its paragraphs grouped (joined by `inner`) where it has at least
     `n`, else its sentences; `first_word` (k, word) opens part k with that word."""
     paras = _paragraphs(text)
-    groups = _groups(paras, n) if len(paras) >= n else _groups(_sentences(text), n)
+    by_paragraph = len(paras) >= n
+    groups = _groups(paras if by_paragraph else _sentences(text), n)
     if groups is None:
         return None
-    parts = [(inner if len(paras) >= n else " ").join(g) for g in groups]
+    parts = [(inner if by_paragraph else " ").join(g) for g in groups]
     if first_word:
         k, word = first_word
         parts[k - 1] = f"{word.capitalize()}, {parts[k - 1]}"
